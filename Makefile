@@ -1,0 +1,37 @@
+# berth: `make demo` and `make test` work on a fresh Debian 12 or 13 machine.
+PY      := .venv/bin/python
+BERTH   := .venv/bin/berth
+IMAGES  := images
+JOBS    ?= 2
+
+.PHONY: install demo test unit e2e lint bench image clean
+
+install:
+	@scripts/install.sh
+
+$(IMAGES)/busybox.tar: scripts/mkbusybox.sh
+	@mkdir -p $(IMAGES)
+	@scripts/mkbusybox.sh $@
+
+# The demo/test base image, built from the host's busybox-static (nothing is pulled).
+image: install $(IMAGES)/busybox.tar
+	@$(BERTH) image exists localhost/busybox || $(BERTH) import $(IMAGES)/busybox.tar localhost/busybox
+
+demo: install $(IMAGES)/busybox.tar
+	@scripts/demo.sh
+
+test: install $(IMAGES)/busybox.tar
+	$(PY) -m ruff check berth tests bench
+	$(PY) -m pytest -n $(JOBS) -q tests
+
+unit: install
+	$(PY) -m pytest -q tests/unit
+
+lint: install
+	$(PY) -m ruff check berth tests bench
+
+bench: install $(IMAGES)/busybox.tar
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(IMAGES) .pytest_cache

@@ -1,0 +1,133 @@
+"""Flags shared by `create` and `run`, and their translation into CreateOptions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from berth.engine.options import CreateOptions
+from berth.errors import InvalidArgument
+
+
+def _kv(items: list[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for it in items or []:
+        k, _, v = it.partition("=")
+        if not k:
+            raise InvalidArgument(f"invalid {what} {it!r}")
+        out[k] = v
+    return out
+
+
+def add_create_flags(p: argparse.ArgumentParser, run: bool) -> None:
+    a = p.add_argument
+    a("--name", default="", help="Assign a name to the container")
+    a("-e", "--env", action="append", default=[], help="Set environment variables in container")
+    a("--env-file", action="append", default=[], help="Read in a file of environment variables")
+    a("-w", "--workdir", default="", help="Working directory inside the container")
+    a("-u", "--user", default="", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    a("--group-add", action="append", default=[], help="Add additional groups to the primary container process")
+    a("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image")
+    a("-h", "--hostname", default="", help="Set container hostname")
+    a("-l", "--label", action="append", default=[], help="Set metadata on container")
+    a("--annotation", action="append", default=[], help="Add annotations to container (key=value)")
+    a("--network", "--net", default="", help="Connect a container to a network (none, host)")
+    a("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
+    a("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY for container")
+    a("--rm", action="store_true", help="Remove container (and pod if created) after exit")
+    a("--replace", action="store_true", help="If a container with the same name exists, replace it")
+    a("--cidfile", default="", help="Write the container ID to the file")
+    a("--stop-signal", default="", help="Signal to stop a container. Default is SIGTERM")
+    a("--stop-timeout", default=None, help="Timeout (in seconds) to stop a container")
+    a("--init", action="store_true", help="Run an init binary inside the container that forwards signals")
+    a("--read-only", action="store_true", help="Make containers root filesystem read-only")
+    a("--tmpfs", action="append", default=[], help="Mount a temporary filesystem (tmpfs) into a container")
+    a("--ulimit", action="append", default=[], help="Ulimit options")
+    a("--cap-add", action="append", default=[], help="Add capabilities to the container")
+    a("--cap-drop", action="append", default=[], help="Drop capabilities from the container")
+    a("--privileged", action="store_true", help="Give extended privileges to container")
+    a("--security-opt", action="append", default=[], help="Security Options")
+    a("-m", "--memory", default="", help="Memory limit (format: <number>[<unit>])")
+    a("--cpus", default="", help="Number of CPUs. The default is 0.000 which means no limit")
+    a("--pids-limit", default=None, help="Tune container pids limit (set -1 for unlimited)")
+    a("--restart", default="", help="Restart policy to apply when a container exits")
+    a("--log-driver", default="k8s-file", help="Logging driver for the container")
+    a("--pull", default="missing", choices=["always", "missing", "never", "newer"],
+      help="Pull image policy")
+    a("--sig-proxy", default="true", help="Proxy received signals to the process")
+    if run:
+        a("-d", "--detach", action="store_true", help="Run container in background and print container ID")
+        a("--detach-keys", default="ctrl-p,ctrl-q", help="Override the key sequence for detaching a container")
+        a("-a", "--attach", action="append", default=[], help="Attach to STDIN, STDOUT or STDERR")
+    p.add_argument("image", help="IMAGE")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
+
+
+def _bool(v: str, flag: str) -> bool:
+    if v.lower() in ("true", "1", "yes", ""):
+        return True
+    if v.lower() in ("false", "0", "no"):
+        return False
+    raise InvalidArgument(f'invalid argument "{v}" for "{flag}" flag: strconv.ParseBool: parsing "{v}": invalid syntax')
+
+
+def to_options(args: argparse.Namespace) -> CreateOptions:
+    from berth.util.timefmt import parse_bytes
+
+    memory = 0
+    if args.memory:
+        try:
+            memory = parse_bytes(args.memory)
+        except InvalidArgument:
+            raise InvalidArgument(f"invalid argument \"{args.memory}\" for \"-m, --memory\" flag: "
+                                  f"invalid size: '{args.memory}'") from None
+    cpus = 0.0
+    if args.cpus:
+        try:
+            cpus = float(args.cpus)
+        except ValueError:
+            raise InvalidArgument(f'invalid argument "{args.cpus}" for "--cpus" flag: '
+                                  f'strconv.ParseFloat: parsing "{args.cpus}": invalid syntax') from None
+    stop_timeout = None
+    if args.stop_timeout is not None:
+        try:
+            stop_timeout = int(args.stop_timeout)
+        except ValueError:
+            raise InvalidArgument(f'invalid argument "{args.stop_timeout}" for "--stop-timeout" flag: '
+                                  f'strconv.ParseUint: parsing "{args.stop_timeout}": invalid syntax') from None
+    pids = None
+    if args.pids_limit is not None:
+        try:
+            pids = int(args.pids_limit)
+        except ValueError:
+            raise InvalidArgument(f'invalid argument "{args.pids_limit}" for "--pids-limit" flag: '
+                                  f'strconv.ParseInt: parsing "{args.pids_limit}": invalid syntax') from None
+        if pids <= 0:
+            pids = None
+    entrypoint = None
+    if args.entrypoint is not None:
+        ep = args.entrypoint
+        if ep.startswith("["):
+            import json
+
+            try:
+                entrypoint = list(json.loads(ep))
+            except ValueError:
+                entrypoint = [ep]
+        else:
+            entrypoint = [ep] if ep else []
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    return CreateOptions(
+        image=args.image, command=command, name=args.name, entrypoint=entrypoint, env=args.env,
+        env_files=args.env_file, workdir=args.workdir, user=args.user, group_add=args.group_add,
+        hostname=args.hostname, labels=_kv(args.label, "label"), annotations=_kv(args.annotation, "annotation"),
+        network=args.network, interactive=args.interactive, tty=args.tty,
+        detach=getattr(args, "detach", False), remove=args.rm, replace=args.replace, cidfile=args.cidfile,
+        stop_signal=args.stop_signal, stop_timeout=stop_timeout, init=args.init, read_only=args.read_only,
+        tmpfs=args.tmpfs, ulimits=args.ulimit, cap_add=args.cap_add, cap_drop=args.cap_drop,
+        privileged=args.privileged, security_opt=args.security_opt, memory=memory, cpus=cpus,
+        pids_limit=pids, restart=args.restart, log_driver=args.log_driver, pull=args.pull,
+        create_command=["berth", *sys.argv[1:]], sig_proxy=_bool(args.sig_proxy, "--sig-proxy"),
+    )

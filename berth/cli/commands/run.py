@@ -1,0 +1,88 @@
+"""berth run: create, start, and (unless -d) attach and return the container's exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+from berth.cli.commands._createflags import add_create_flags, to_options
+from berth.errors import BerthError, ContainerExit
+
+PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+    add_create_flags(p, run=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from berth.cli.main import engine
+    from berth.engine.create import create_container
+
+    rt = engine(args)
+    opts = to_options(args)
+    c = create_container(rt, opts)
+    return start_and_attach(rt, c, detach=opts.detach, interactive=opts.interactive, tty=opts.tty,
+                            remove=opts.remove, sig_proxy=opts.sig_proxy,
+                            detach_keys=getattr(args, "detach_keys", "ctrl-p,ctrl-q"), print_id=True)
+
+
+def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remove: bool, sig_proxy: bool,
+                     detach_keys: str, print_id: bool) -> int:
+    from berth.engine import attach, lifecycle
+
+    if detach:
+        try:
+            lifecycle.start(rt, c)
+        except BerthError:
+            if remove:
+                lifecycle.remove(rt, c, force=True)
+            raise
+        if print_id:
+            print(c.id)
+        return 0
+    keys = attach.parse_detach_keys(detach_keys)
+    holder: dict = {}
+
+    def connect(ctr) -> None:
+        holder["sock"] = attach.connect(rt.bundle(ctr.id))
+
+    try:
+        c = lifecycle.start(rt, c, before_start=connect)
+    except BerthError:
+        if remove:
+            lifecycle.remove(rt, c, force=True)
+        raise
+    sock = holder["sock"]
+    term = None
+    old = {}
+    if tty and interactive and os.isatty(sys.stdin.fileno()):
+        term = attach.Terminal(sys.stdin.fileno(), rt.bundle(c.id))
+    elif sig_proxy and not tty:
+        def forward(signum, _frame) -> None:
+            try:
+                rt.oci.kill(c.id, signum)
+            except BerthError:
+                pass
+
+        for s in PROXIED:
+            old[s] = signal.signal(s, forward)
+    try:
+        how = attach.stream(sock, stdin=interactive, tty=tty, detach_keys=keys)
+    finally:
+        if term:
+            term.restore()
+        for s, h in old.items():
+            signal.signal(s, h)
+        sock.close()
+    if how == "detached":
+        if term:
+            sys.stdout.write("\r\n")
+        return 0
+    lifecycle._wait_exit(rt, c, None)
+    c = rt.reload(c)
+    code = c.state.get("exit_code", 0)
+    lifecycle.cleanup(rt, c.id, remove_after=remove)
+    raise ContainerExit(code)

@@ -1,0 +1,39 @@
+"""berth system prune [-a] [-f]."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+    p.add_argument("-a", "--all", action="store_true", help="Remove all unused data")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument("--volumes", action="store_true", help="Prune volumes")
+    p.add_argument("--filter", action="append", default=[], help="Provide filter values")
+
+
+def run(args: argparse.Namespace) -> int:
+    from berth.cli.commands.container_prune import prune_containers
+    from berth.cli.commands.image_prune import prune_images
+    from berth.cli.main import engine
+
+    if not args.force and sys.stdin.isatty():
+        sys.stdout.write("WARNING! This command removes:\n\t- all stopped containers\n"
+                         + ("\t- all images without at least one container associated with them\n" if args.all else
+                            "\t- all dangling images\n")
+                         + "\t- all build cache\n\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    rt = engine(args)
+    ctrs = prune_containers(rt, args.filter)
+    print("Deleted Containers")
+    for c in ctrs:
+        print(c)
+    imgs = prune_images(rt, args.all)
+    print("Deleted Images")
+    for i in imgs:
+        print(i)
+    print("Total reclaimed space: 0B" if not (ctrs or imgs) else "Total reclaimed space: unknown")
+    return 0

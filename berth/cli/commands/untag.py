@@ -1,0 +1,22 @@
+"""berth untag IMAGE [NAME...]."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("names", nargs="*", metavar="NAME")
+
+
+def run(args: argparse.Namespace) -> int:
+    from berth.cli.main import engine
+
+    rt = engine(args)
+    img = rt.images.lookup(args.image)
+    if not args.names:
+        rt.images.untag(img.id, None)
+    for n in args.names:
+        rt.images.untag(img.id, n)
+    return 0

@@ -1,0 +1,45 @@
+"""berth wait."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+    p.add_argument("--condition", action="append", default=[], help="Condition to wait on")
+    p.add_argument("-i", "--interval", default="250ms", help="Time interval to wait before polling for completion")
+    p.add_argument("--ignore", action="store_true", help="Ignore if a container does not exist")
+    p.add_argument("-l", "--latest", action="store_true", help="Act on the latest container")
+    p.add_argument("containers", nargs="*", metavar="CONTAINER")
+
+
+def run(args: argparse.Namespace) -> int:
+    from berth.cli.main import engine
+    from berth.engine import lifecycle
+    from berth.errors import InvalidArgument, NoSuchContainer
+
+    rt = engine(args)
+    conds = tuple(args.condition) or ("stopped",)
+    for cnd in conds:
+        if cnd not in ("configured", "created", "exited", "healthy", "initialized", "paused", "removing",
+                       "running", "stopped", "stopping", "unhealthy"):
+            raise InvalidArgument(f'unknown condition "{cnd}"')
+    refs = list(args.containers)
+    if not refs and not args.latest:
+        raise InvalidArgument("you must provide at least one name or id")
+    if args.latest:
+        refs = [rt.latest().id]
+    for r in refs:
+        try:
+            c = rt.lookup(r)
+        except NoSuchContainer:
+            code = rt.db.exit_code_of(r)
+            if code is not None:
+                print(code)
+                continue
+            if args.ignore:
+                print(-1)
+                continue
+            raise
+        print(lifecycle.wait(rt, c, conds))
+    return 0

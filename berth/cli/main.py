@@ -1,0 +1,198 @@
+"""The berth command line: global flags, a lazy command table, error → exit code mapping.
+
+Only the module of the command being run is imported, and only its parser is built: a full
+argparse tree of every command costs ~60 ms, one command's under 1 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from berth.errors import BerthError, ContainerExit
+
+# name -> (module, summary).  Group commands ("container run") map onto the same modules.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "attach": ("attach", "Attach to a running container"),
+    "create": ("create", "Create but do not start a container"),
+    "exec": ("exec", "Run a process in a running container"),
+    "history": ("history", "Show history of a specified image"),
+    "images": ("images", "List images in local storage"),
+    "import": ("import_", "Import a tarball to create a filesystem image"),
+    "info": ("info", "Display berth system information"),
+    "inspect": ("inspect", "Display the configuration of object denoted by ID"),
+    "kill": ("kill", "Kill one or more running containers with a specific signal"),
+    "logs": ("logs", "Fetch the logs of one or more containers"),
+    "port": ("port", "List port mappings or a specific mapping for the container"),
+    "ps": ("ps", "List containers"),
+    "rename": ("rename", "Rename an existing container"),
+    "restart": ("restart", "Restart one or more containers"),
+    "rm": ("rm", "Remove one or more containers"),
+    "rmi": ("rmi", "Remove one or more images from local storage"),
+    "run": ("run", "Run a command in a new container"),
+    "start": ("start", "Start one or more containers"),
+    "stop": ("stop", "Stop one or more containers"),
+    "tag": ("tag", "Add an additional name to a local image"),
+    "untag": ("untag", "Remove a name from a local image"),
+    "version": ("version", "Display the berth version information"),
+    "wait": ("wait", "Block on one or more containers"),
+}
+GROUPS: dict[str, dict[str, tuple[str, str]]] = {
+    "container": {
+        "attach": COMMANDS["attach"], "cleanup": ("cleanup", "Clean up network and mountpoints of one or more containers"),
+        "create": COMMANDS["create"], "exec": COMMANDS["exec"], "exists": ("exists", "Check if a container exists in local storage"),
+        "inspect": ("inspect", "Display the configuration of a container"), "kill": COMMANDS["kill"],
+        "list": COMMANDS["ps"], "ls": COMMANDS["ps"], "ps": COMMANDS["ps"], "logs": COMMANDS["logs"],
+        "port": COMMANDS["port"], "prune": ("container_prune", "Remove all non running containers"),
+        "rename": COMMANDS["rename"], "restart": COMMANDS["restart"], "rm": COMMANDS["rm"], "run": COMMANDS["run"],
+        "start": COMMANDS["start"], "stop": COMMANDS["stop"], "wait": COMMANDS["wait"],
+    },
+    "image": {
+        "exists": ("exists", "Check if an image exists in local storage"), "history": COMMANDS["history"],
+        "import": COMMANDS["import"], "inspect": ("inspect", "Display the configuration of an image"),
+        "list": COMMANDS["images"], "ls": COMMANDS["images"], "prune": ("image_prune", "Remove unused images"),
+        "rm": COMMANDS["rmi"], "tag": COMMANDS["tag"], "untag": COMMANDS["untag"],
+    },
+    "system": {
+        "info": COMMANDS["info"], "prune": ("system_prune", "Remove unused data"),
+        "reset": ("system_reset", "Reset berth storage"),
+    },
+}
+GLOBAL_VALUE_FLAGS = ("--root", "--runroot", "--runtime", "--storage-driver", "--log-level", "--cgroup-manager",
+                      "--events-backend", "--tmpdir")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that fails the Podman way: 'Error: ...' and exit code 125."""
+
+    def __init__(self, *a, **kw) -> None:
+        kw.setdefault("allow_abbrev", False)
+        super().__init__(*a, **kw)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if message.startswith("unrecognized arguments: "):
+            message = "unknown flag: " + message.split(": ", 1)[1].split()[0]
+        sys.stderr.write(f"Error: {message}\nSee '{self.prog} --help'\n")
+        raise SystemExit(125)
+
+
+def add_global_flags(p: argparse.ArgumentParser, suppress: bool) -> None:
+    d = argparse.SUPPRESS if suppress else None
+    p.add_argument("--root", default=d, help="Path to the root directory in which data is stored")
+    p.add_argument("--runroot", default=d, help="Path to the 'run directory' where state is stored")
+    p.add_argument("--runtime", default=d, help="Path to the OCI runtime (runc, crun)")
+    p.add_argument("--storage-driver", default=d, help="Storage driver: overlay or vfs")
+    p.add_argument("--log-level", default=d if suppress else "warn",
+                   choices=["trace", "debug", "info", "warn", "warning", "error", "fatal", "panic"])
+    p.add_argument("--cgroup-manager", default=d if suppress else "cgroupfs", choices=["cgroupfs", "systemd"])
+    p.add_argument("--events-backend", default=d if suppress else "file", choices=["file", "journald", "none"])
+    p.add_argument("--tmpdir", default=d, help="Path to the tmp directory for libpod state content")
+
+
+def _find_command(argv: list[str]) -> tuple[int, str | None]:
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return i + 1, argv[i + 1] if i + 1 < len(argv) else None
+        if a in GLOBAL_VALUE_FLAGS:
+            i += 2
+            continue
+        if a.startswith("-"):
+            i += 1
+            continue
+        return i, a
+    return i, None
+
+
+def _usage() -> str:
+    lines = ["Usage: berth [options] COMMAND", "", "Manage containers without a daemon", "", "Commands:"]
+    for g in sorted(GROUPS):
+        lines.append(f"  {g:<12}Manage {g}s" if g != "system" else f"  {g:<12}Manage berth")
+    for name, (_, summary) in sorted(COMMANDS.items()):
+        lines.append(f"  {name:<12}{summary}")
+    return "\n".join(lines) + "\n"
+
+
+def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, str]:
+    top = Parser(prog="berth", add_help=True, usage="berth [options] COMMAND")
+    add_global_flags(top, suppress=False)
+    top.add_argument("-v", "--version", action="store_true", help="Version for berth")
+    idx, name = _find_command(argv)
+    if name is None:
+        return top, ""
+    sub = top.add_subparsers(dest="command", parser_class=Parser)
+    if name in GROUPS:
+        group = GROUPS[name]
+        gp = sub.add_parser(name, help=f"Manage {name}s")
+        _, sub_name = _find_command(argv[idx + 1:])
+        gsub = gp.add_subparsers(dest="subcommand", parser_class=Parser)
+        if sub_name is None or sub_name not in group:
+            for n, (_, summary) in sorted(group.items()):
+                gsub.add_parser(n, help=summary)
+            return top, name
+        module, summary = group[sub_name]
+        leaf = gsub.add_parser(sub_name, help=summary, description=summary, prog=f"berth {name} {sub_name}")
+        cmd_key = f"{name} {sub_name}"
+    elif name in COMMANDS:
+        module, summary = COMMANDS[name]
+        leaf = sub.add_parser(name, help=summary, description=summary, prog=f"berth {name}")
+        cmd_key = name
+    else:
+        sys.stderr.write(f"Error: unrecognized command `berth {name}`\nTry 'berth --help' for more information\n")
+        raise SystemExit(125)
+    add_global_flags(leaf, suppress=True)
+    mod = importlib.import_module(f"berth.cli.commands.{module}")
+    mod.add_arguments(leaf, cmd_key)
+    leaf.set_defaults(_handler=mod.run, _cmd=cmd_key)
+    return top, cmd_key
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser, cmd = build_parser(argv)
+        if not cmd:
+            args = parser.parse_args(argv)
+            if args.version:
+                from berth import __version__
+
+                print(f"berth version {__version__}")
+                return 0
+            sys.stdout.write(_usage())
+            return 0
+        args = parser.parse_args(argv)
+        handler = getattr(args, "_handler", None)
+        if handler is None:
+            parser.parse_args(argv + ["--help"])
+            return 0
+        rc = handler(args)
+        return int(rc or 0)
+    except ContainerExit as e:
+        return e.code
+    except BerthError as e:
+        sys.stdout.flush()
+        sys.stderr.write(f"Error: {e.message}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return 0
+
+
+def engine(args: argparse.Namespace):
+    """Build the engine Runtime from the global flags (imported lazily by commands)."""
+    from berth.config import EngineOptions
+    from berth.engine.runtime import Runtime
+
+    opts = EngineOptions(root=args.root or "", runroot=args.runroot or "", runtime=args.runtime or "",
+                         storage_driver=args.storage_driver or "", log_level=args.log_level or "warn",
+                         cgroup_manager=args.cgroup_manager or "cgroupfs",
+                         events_backend=args.events_backend or "file", tmpdir=args.tmpdir or "")
+    return Runtime(opts)

@@ -1,0 +1,137 @@
+"""Attach to a container through conmon's attach socket.
+
+The socket (<bundle>/attach, SOCK_SEQPACKET) is reached through /proc/self/fd/<O_PATH fd> so its
+path may be longer than sun_path's 108 bytes.  Every packet from conmon starts with one byte
+naming the stream (2 stdout, 3 stderr); stdin goes the other way raw, and a half-close means EOF.
+Detach keys are handled here, on the client side, as Podman does.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import sys
+from collections.abc import Callable
+
+STDOUT, STDERR = 2, 3
+_CTRL = {f"ctrl-{c}": ord(c) - 96 for c in "abcdefghijklmnopqrstuvwxyz"}
+_CTRL.update({"ctrl-@": 0, "ctrl-[": 27, "ctrl-\\": 28, "ctrl-]": 29, "ctrl-^": 30, "ctrl-_": 31})
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    from berth.errors import InvalidArgument
+
+    if not spec:
+        return b""
+    out = bytearray()
+    for part in spec.split(","):
+        part = part.strip().lower()
+        if part in _CTRL:
+            out.append(_CTRL[part])
+        elif len(part) == 1:
+            out.append(ord(part))
+        else:
+            raise InvalidArgument(f"invalid detach keys: {spec}")
+    return bytes(out)
+
+
+def connect(bundle: str) -> socket.socket:
+    path = os.path.join(bundle, "attach")
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+    return s
+
+
+class Terminal:
+    """Puts the local terminal in raw mode and forwards its size to conmon's ctl FIFO."""
+
+    def __init__(self, fd: int, bundle: str) -> None:
+        import termios
+        import tty
+
+        self.fd = fd
+        self.bundle = bundle
+        self.saved = termios.tcgetattr(fd)
+        tty.setraw(fd)
+        self.resize()
+        self.old_handler = signal.signal(signal.SIGWINCH, lambda *_: self.resize())
+
+    def resize(self) -> None:
+        from berth.oci.conmon import write_ctl
+
+        try:
+            cols, rows = os.get_terminal_size(self.fd)
+        except OSError:
+            return
+        write_ctl(self.bundle, 1, rows, cols)
+
+    def restore(self) -> None:
+        import termios
+
+        termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+        signal.signal(signal.SIGWINCH, self.old_handler or signal.SIG_DFL)
+
+
+def stream(sock: socket.socket, *, stdin: bool, tty: bool, detach_keys: bytes = b"\x10\x11",
+           stdout=None, stderr=None, on_stdin_eof: Callable[[], None] | None = None) -> str:
+    """Copy between the local stdio and the container until it closes: 'exited' or 'detached'."""
+    out = stdout or sys.stdout.buffer
+    err = stderr or sys.stderr.buffer
+    in_fd = sys.stdin.fileno() if stdin else -1
+    watch = [sock.fileno()] + ([in_fd] if in_fd >= 0 else [])
+    matched = 0
+    while True:
+        try:
+            ready, _, _ = select.select(watch, [], [])
+        except InterruptedError:
+            continue
+        if sock.fileno() in ready:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                return "exited"
+            kind, payload = data[0], data[1:]
+            target = err if kind == STDERR and not tty else out
+            target.write(payload)
+            target.flush()
+        if in_fd >= 0 and in_fd in ready:
+            try:
+                chunk = os.read(in_fd, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                watch.remove(in_fd)
+                in_fd = -1
+                try:
+                    sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                if on_stdin_eof:
+                    on_stdin_eof()
+                continue
+            if tty and detach_keys:
+                send = bytearray()
+                for b in chunk:
+                    if b == detach_keys[matched]:
+                        matched += 1
+                        if matched == len(detach_keys):
+                            return "detached"
+                        continue
+                    if matched:
+                        send += detach_keys[:matched]
+                        matched = 0
+                    send.append(b)
+                chunk = bytes(send)
+            if chunk:
+                try:
+                    sock.sendall(chunk)
+                except OSError:
+                    pass

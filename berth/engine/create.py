@@ -1,0 +1,198 @@
+"""Creating a container: merge the image's config with the user's options and record it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+from berth.engine.container import Container, new_state
+from berth.engine.options import CreateOptions
+from berth.engine.runtime import Runtime
+from berth.errors import AlreadyExists, BerthError, InvalidArgument, NoSuchImage
+from berth.oci.spec import normalize_cap, parse_signal, parse_ulimit
+from berth.util.ids import new_id, random_name
+
+RESTART_POLICIES = ("", "no", "always", "on-failure", "unless-stopped")
+
+
+def _read_env_file(path: str) -> list[str]:
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                if "=" not in line:
+                    val = os.environ.get(line)
+                    if val is not None:
+                        out.append(f"{line}={val}")
+                    continue
+                out.append(line)
+    except OSError as e:
+        raise InvalidArgument(f"open {path}: {e.strerror.lower() if e.strerror else e}") from e
+    return out
+
+
+def merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
+    env: dict[str, str] = {}
+    for e in image_env + user_env:
+        k, sep, v = e.partition("=")
+        if not sep:
+            if k in os.environ:
+                env[k] = os.environ[k]
+            continue
+        if k.endswith("*") and not sep:
+            continue
+        env[k] = v
+    if "PATH" not in env:
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", **env}
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def parse_restart(value: str) -> tuple[str, int]:
+    name, _, count = value.partition(":")
+    if name not in RESTART_POLICIES:
+        raise InvalidArgument(f"invalid restart policy {name}: must be one of {', '.join(RESTART_POLICIES[1:])}"
+                              if False else f'invalid restart policy: "{value}"')
+    retries = 0
+    if count:
+        if name != "on-failure":
+            raise InvalidArgument("restart policy retries can only be specified with on-failure restart policy")
+        if not count.isdigit():
+            raise InvalidArgument(f'invalid restart policy: "{value}"')
+        retries = int(count)
+    return name, retries
+
+
+def validate(opts: CreateOptions) -> None:
+    for c in opts.cap_add + opts.cap_drop:
+        normalize_cap(c)
+    for u in opts.ulimits:
+        parse_ulimit(u)
+    if opts.stop_signal:
+        parse_signal(opts.stop_signal)
+    if opts.restart:
+        name, _ = parse_restart(opts.restart)
+        if opts.remove and name not in ("", "no"):
+            raise InvalidArgument("the --rm option conflicts with --restart, when the restartPolicy is not \"\" and \"no\"")
+    if opts.network not in ("", "none", "host", "bridge", "private", "default") \
+            and not opts.network.startswith(("container:", "ns:")):
+        raise InvalidArgument(f'unable to find network with name or ID {opts.network}: network not found')
+    for s in opts.security_opt:
+        key = s.split("=", 1)[0].split(":", 1)[0]
+        if key not in ("no-new-privileges", "seccomp", "label", "apparmor", "mask", "unmask"):
+            raise InvalidArgument(f"invalid --security-opt 1: {s!r}")
+    if opts.cpus < 0:
+        raise InvalidArgument("invalid value for --cpus: must be positive")
+    if opts.memory and opts.memory < 6 * 1024 * 1024:
+        raise InvalidArgument("minimum memory limit allowed is 6MB")
+
+
+def create_container(rt: Runtime, opts: CreateOptions) -> Container:
+    validate(opts)
+    image = rt.images.lookup(opts.image) if rt.images.resolve_id(opts.image) else None
+    if image is None:
+        raise NoSuchImage(f"{opts.image}: image not known")
+    icfg = image.run_config
+    entrypoint = icfg.get("Entrypoint") or [] if opts.entrypoint is None else opts.entrypoint
+    cmd = opts.command or ([] if opts.entrypoint is not None and opts.entrypoint else icfg.get("Cmd") or [])
+    if opts.entrypoint is not None and not opts.command and opts.entrypoint:
+        cmd = []
+    args = list(entrypoint) + list(cmd)
+    if not args:
+        raise InvalidArgument("no command or entrypoint provided, and no CMD or ENTRYPOINT from image")
+    user_env: list[str] = []
+    for f in opts.env_files:
+        user_env += _read_env_file(f)
+    user_env += opts.env
+    env = merge_env(list(icfg.get("Env") or []), user_env)
+    cid = new_id()
+    name = opts.name or ""
+    if name:
+        import re
+
+        if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name):
+            raise InvalidArgument(f"container name \"{name}\" does not match the required pattern "
+                                  "[a-zA-Z0-9][a-zA-Z0-9_.-]*: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: "
+                                  "invalid argument")
+    if name and opts.replace:
+        existing = rt.db.name_taken(name)
+        if existing:
+            from berth.engine.lifecycle import remove
+
+            remove(rt, rt.lookup(existing), force=True)
+    if not name:
+        for _ in range(100):
+            name = random_name()
+            if not rt.db.name_taken(name):
+                break
+    restart, retries = parse_restart(opts.restart) if opts.restart else ("", 0)
+    stop_signal = parse_signal(opts.stop_signal or icfg.get("StopSignal") or "SIGTERM")
+    nnp = any(s.split("=", 1)[0].split(":", 1)[0] == "no-new-privileges" and not s.endswith("=false")
+              for s in opts.security_opt)
+    seccomp = ""
+    for s in opts.security_opt:
+        if s.startswith(("seccomp=", "seccomp:")):
+            seccomp = s[8:]
+    labels = dict(icfg.get("Labels") or {})
+    labels.update(opts.labels)
+    image_name = image.names[0] if image.names else image.id
+    if rt.images.resolve_id(opts.image) and opts.image not in (image.id, image.id[:12]) \
+            and not image.id.startswith(opts.image):
+        from berth.image.store import qualify
+
+        try:
+            q = qualify(opts.image)
+            if q in image.names:
+                image_name = q
+        except BerthError:
+            pass
+    config = {
+        "id": cid, "name": name, "image_id": image.id, "image_name": image_name, "raw_image": opts.image,
+        "entrypoint": list(entrypoint), "command": list(cmd), "args": args, "env": env,
+        "workdir": opts.workdir or icfg.get("WorkingDir") or "/",
+        "user": opts.user or icfg.get("User") or "", "group_add": list(opts.group_add),
+        "hostname": opts.hostname or cid[:12], "labels": labels, "annotations": dict(opts.annotations),
+        "network": opts.network or ("none" if rt.rootless else "bridge"),
+        "tty": opts.tty, "interactive": opts.interactive, "stop_signal": stop_signal,
+        "stop_timeout": opts.stop_timeout if opts.stop_timeout is not None else rt.conf.stop_timeout,
+        "init": opts.init, "read_only": opts.read_only, "tmpfs": list(opts.tmpfs), "ulimits": list(opts.ulimits),
+        "cap_add": list(opts.cap_add), "cap_drop": list(opts.cap_drop), "privileged": opts.privileged,
+        "no_new_privileges": nnp, "seccomp_profile": "" if seccomp == "unconfined" else seccomp,
+        "seccomp_unconfined": seccomp == "unconfined", "security_opt": list(opts.security_opt),
+        "memory": opts.memory, "cpus": opts.cpus,
+        "pids_limit": opts.pids_limit if opts.pids_limit is not None else None,
+        "restart_policy": restart, "restart_retries": retries, "auto_remove": opts.remove,
+        "log_driver": "k8s-file" if opts.log_driver in ("json-file", "k8s-file", "") else opts.log_driver,
+        "create_command": list(opts.create_command), "driver": rt.layers.driver,
+        "exposed_ports": sorted((icfg.get("ExposedPorts") or {}).keys()),
+        "cidfile": opts.cidfile,
+    }
+    if config["network"] in ("bridge", "private", "default"):
+        # Bridge networking comes with the networks issue; until then a private netns with loopback only.
+        config["network"] = "none" if rt.rootless else "private"
+    now = time.time()
+    if opts.cidfile and os.path.exists(opts.cidfile):
+        raise AlreadyExists(f"container id file exists. Ensure another container is not using it or "
+                            f"delete {opts.cidfile}")
+    bundle = rt.bundle(cid)
+    os.makedirs(bundle, exist_ok=True)
+    try:
+        rt.layers.create_container_layer(cid, image.top_layer)
+        with rt.db.write():
+            other = rt.db.name_taken(name)
+            if other:
+                raise AlreadyExists(
+                    f"creating container storage: the container name \"{name}\" is already in use by {other}. "
+                    "You have to remove that container to be able to reuse that name: that name is already in use")
+            rt.db.add_container(cid, name, image.id, now, config, new_state())
+        if opts.cidfile:
+            with open(opts.cidfile, "w") as f:
+                f.write(cid)
+    except BaseException:
+        rt.layers.remove_container_layer(cid)
+        shutil.rmtree(os.path.dirname(bundle), ignore_errors=True)
+        raise
+    return Container(cid, name, image.id, now, config, new_state())

@@ -1,0 +1,97 @@
+"""exec: run another process in a running container.
+
+Attached execs call `runtime exec` directly with our stdio: runc then handles the terminal,
+signal forwarding and the exit status itself, and there is no extra conmon to start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+from berth.engine.container import Container
+from berth.engine.create import merge_env
+from berth.engine.options import ExecOptions
+from berth.engine.runtime import Runtime
+from berth.errors import FailedPrecondition
+from berth.oci.runtime import _last_error, classify_start_error
+
+
+def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
+    from berth.oci.spec import resolve_user
+
+    c = rt.reload(c)
+    if not c.status.can_exec():
+        raise FailedPrecondition("can only create exec sessions on running containers: container state improper")
+    with open(os.path.join(rt.bundle(c.id), "config.json")) as f:
+        spec = json.load(f)
+    proc = spec["process"]
+    proc["args"] = list(opts.command)
+    proc["terminal"] = bool(opts.tty)
+    proc["env"] = merge_env(proc.get("env", []), opts.env)
+    if opts.tty and not any(e.startswith("TERM=") for e in proc["env"]):
+        proc["env"].append("TERM=xterm")
+    if opts.workdir:
+        proc["cwd"] = opts.workdir
+    if opts.user:
+        u = resolve_user(f"/proc/{c.state['pid']}/root", opts.user)
+        proc["user"] = {"uid": u.uid, "gid": u.gid, "umask": 0o022}
+        if u.additional_gids:
+            proc["user"]["additionalGids"] = u.additional_gids
+    if opts.privileged:
+        from berth.oci.spec import ALL_CAPS
+
+        caps = ["CAP_" + x for x in ALL_CAPS]
+        proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
+    rd = rt.rundir(c.id)
+    os.makedirs(rd, exist_ok=True)
+    token = os.urandom(6).hex()
+    pfile = os.path.join(rd, f"exec-{token}.json")
+    logfile = os.path.join(rd, f"exec-{token}.log")
+    with open(pfile, "w") as f:
+        json.dump(proc, f)
+    argv = rt.oci.exec_argv(c.id, pfile, tty=opts.tty, detach=opts.detach)
+    argv[1:1] = ["--log-format", "json", "--log", logfile]
+    try:
+        if opts.detach:
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+            code = r.returncode
+        else:
+            old = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                                                                   signal.SIGQUIT)}
+            try:
+                p = subprocess.Popen(argv, stdin=None if opts.interactive or opts.tty else subprocess.DEVNULL)
+                code = p.wait()
+            finally:
+                for s, h in old.items():
+                    signal.signal(s, h)
+        if code == 255 or (opts.detach and code != 0):
+            err = _exec_error(logfile)
+            if err:
+                raise classify_start_error(f"{rt.oci.name}: {err}")
+        return code
+    finally:
+        for p in (pfile, logfile):
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+
+
+def _exec_error(logfile: str) -> str:
+    try:
+        with open(logfile) as f:
+            text = f.read()
+    except OSError:
+        return ""
+    for line in reversed(text.splitlines()):
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        if d.get("level") in ("error", "fatal"):
+            return d.get("msg", "")
+    return _last_error(text) if text.strip() else ""

@@ -1,0 +1,356 @@
+"""Start, stop, kill, cleanup, remove, wait: the container state machine's verbs.
+
+Each verb takes the container lock, refreshes the state and checks the transition it needs
+(youki's can_* guards).  No lock is held while waiting on a user process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable
+
+from berth.engine.container import Container
+from berth.engine.runtime import Runtime
+from berth.engine.state import Status
+from berth.errors import BerthError, FailedPrecondition, NoSuchContainer
+
+
+def _write(path: str, data: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _etc_files(rt: Runtime, c: Container) -> tuple[str, str, str, str]:
+    rd = rt.rundir(c.id)
+    os.makedirs(rd, exist_ok=True)
+    cfg = c.config
+    host = cfg["hostname"]
+    net = cfg.get("network")
+    if net == "host":
+        try:
+            with open("/etc/hosts") as f:
+                hosts = f.read()
+        except OSError:
+            hosts = ""
+        if hosts and not hosts.endswith("\n"):
+            hosts += "\n"
+    else:
+        hosts = ("127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n"
+                 "::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n")
+    names = host if host == c.name else f"{host} {c.name}"
+    hosts += f"127.0.1.1\t{names}\n" if net != "host" else ""
+    paths = (os.path.join(rd, "hosts"), os.path.join(rd, "hostname"), os.path.join(rd, "resolv.conf"),
+             os.path.join(rd, ".containerenv"))
+    _write(paths[0], hosts)
+    _write(paths[1], host + "\n")
+    try:
+        with open("/etc/resolv.conf") as f:
+            resolv = f.read()
+    except OSError:
+        resolv = ""
+    _write(paths[2], resolv)
+    _write(paths[3], f'engine="berth-{_version()}"\nname="{c.name}"\nid="{c.id}"\n'
+                     f'image="{cfg.get("image_name", "")}"\nimageid="{c.image_id}"\n'
+                     f'rootless={1 if rt.rootless else 0}\n')
+    return paths
+
+
+def _version() -> str:
+    from berth import __version__
+
+    return __version__
+
+
+def _init_path(rt: Runtime) -> str:
+    for p in (rt.conf.init_path, "/usr/bin/catatonit", "/usr/libexec/podman/catatonit", "/usr/bin/tini-static",
+              "/usr/bin/tini"):
+        if p and os.access(p, os.X_OK):
+            return p
+    return ""
+
+
+def exit_command(rt: Runtime, cid: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "berth", *rt.opts.global_args(), "container", "cleanup", cid]
+
+
+def init(rt: Runtime, c: Container) -> None:
+    """Mount the rootfs, write config.json and have conmon run `runtime create` (state Created)."""
+    from berth.config import SECCOMP_PATHS
+    from berth.oci import conmon
+    from berth.oci.spec import SpecInputs, build_spec
+
+    if c.status is Status.STOPPED:
+        cleanup_storage(rt, c)
+    rootfs = rt.layers.mount_container(c.id)
+    c.state["mounted"] = True
+    try:
+        hosts, hostname, resolv, cenv = _etc_files(rt, c)
+        seccomp = next((p for p in SECCOMP_PATHS if os.path.exists(p)), "")
+        inputs = SpecInputs(rootfs=rootfs, hosts_path=hosts, hostname_path=hostname, resolv_path=resolv,
+                            containerenv_path=cenv, default_caps=rt.conf.default_capabilities,
+                            default_ulimits=rt.conf.default_ulimits, default_sysctls=rt.conf.default_sysctls,
+                            seccomp_path=seccomp, init_path=_init_path(rt) if c.config.get("init") else "",
+                            cgroups=not rt.rootless, rootless=rt.rootless)
+        spec = build_spec(c.config, inputs)
+        bundle = rt.bundle(c.id)
+        os.makedirs(bundle, exist_ok=True)
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(spec, f)
+        rd = rt.rundir(c.id)
+        for stale in (rt.exit_file(c.id), os.path.join(rd, "oci-log"), os.path.join(rd, "pidfile")):
+            try:
+                os.unlink(stale)
+            except FileNotFoundError:
+                pass
+        persist = os.path.join(rt.runroot, "persist", c.id)
+        shutil.rmtree(persist, ignore_errors=True)
+        os.makedirs(persist, exist_ok=True)
+        rt.oci.delete(c.id) if os.path.exists(os.path.join(rt.oci.state_root, c.id)) else None
+        launch = conmon.ConmonLaunch(
+            cid=c.id, name=c.name, bundle=bundle, pidfile=os.path.join(rd, "pidfile"),
+            conmon_pidfile=os.path.join(rd, "conmon.pid"), exit_dir=rt.exit_dir, persist_dir=persist,
+            log_driver=c.config.get("log_driver", "k8s-file"), log_path=os.path.join(bundle, "ctr.log"),
+            oci_log=os.path.join(rd, "oci-log"), tty=bool(c.config.get("tty")),
+            stdin=bool(c.config.get("interactive")), exit_command=exit_command(rt, c.id),
+            log_level="debug" if rt.opts.log_level == "debug" else "error")
+        pid, conmon_pid = conmon.launch(conmon.find_conmon(), rt.oci, launch)
+    except BaseException as e:
+        rt.oci.delete(c.id)
+        rt.layers.unmount_container(c.id)
+        c.state["mounted"] = False
+        c.state["error"] = str(e)
+        rt.save(c)
+        raise
+    c.state.update(pid=pid, conmon_pid=conmon_pid, error="", stopped_by_user=False)
+    c.status = Status.CREATED
+    c.state["initialized"] = True
+    rt.save(c)
+
+
+def start(rt: Runtime, ref: Container | str, before_start: Callable[[Container], None] | None = None) -> Container:
+    """Create (if needed) and start; before_start runs between create and start (attach there)."""
+    c = ref if isinstance(ref, Container) else rt.lookup(ref)
+    with rt.lock(c.id):
+        c = rt.reload(c)
+        if c.status.is_alive():
+            return c
+        if not c.status.can_start():
+            raise FailedPrecondition(f"container {c.id} in state {c.status.value} cannot be started")
+        if not (c.status is Status.CREATED and c.state.get("initialized")):
+            init(rt, c)
+        if before_start:
+            before_start(c)
+        try:
+            rt.oci.start(c.id)
+        except BerthError as e:
+            cleanup_storage(rt, c)
+            c.state["error"] = str(e)
+            c.state["initialized"] = False
+            c.status = Status.EXITED
+            rt.save(c)
+            raise
+        c.status = Status.RUNNING
+        c.state["started_at"] = time.time()
+        c.state["finished_at"] = 0.0
+        c.state["exit_code"] = 0
+        rt.save(c)
+    return c
+
+
+def cleanup_storage(rt: Runtime, c: Container) -> None:
+    """Unmount and delete the runtime's record: Stopped -> Exited."""
+    rt.oci.delete(c.id)
+    rt.layers.unmount_container(c.id)
+    c.state["mounted"] = False
+    c.state["initialized"] = False
+    if c.status in (Status.STOPPED, Status.RUNNING, Status.PAUSED):
+        c.status = Status.EXITED
+    rt.save(c)
+
+
+def cleanup(rt: Runtime, ref: str, remove_after: bool = False) -> None:
+    """conmon's exit command: tear down after the container's process ended."""
+    try:
+        c = rt.lookup(ref)
+    except NoSuchContainer:
+        return
+    with rt.lock(c.id):
+        try:
+            c = rt.reload(c)
+        except NoSuchContainer:
+            return
+        if c.status.is_alive():
+            return
+        if c.status is Status.STOPPED or c.state.get("mounted") or c.state.get("initialized"):
+            _record_exit(rt, c)
+            cleanup_storage(rt, c)
+        if (remove_after or c.config.get("auto_remove")) and c.status is Status.EXITED:
+            _remove_locked(rt, c)
+
+
+def _record_exit(rt: Runtime, c: Container) -> None:
+    with rt.db.write():
+        rt.db.record_exit(c.id, c.name, c.state.get("finished_at") or time.time(), c.state.get("exit_code", 0))
+
+
+def stop(rt: Runtime, c: Container, timeout: int | None = None) -> Container:
+    with rt.lock(c.id):
+        c = rt.reload(c)
+        if not c.status.can_stop():
+            if c.status in (Status.CREATED, Status.STOPPED, Status.EXITED):
+                return c
+            raise FailedPrecondition(f"can only stop running containers: {c.id} is in state {c.status.value}")
+        c.state["stopped_by_user"] = True
+        rt.save(c)
+    t = c.config.get("stop_timeout", 10) if timeout is None else timeout
+    sig = int(c.config.get("stop_signal") or signal.SIGTERM)
+    if c.status is Status.PAUSED:
+        rt.oci.resume(c.id)
+    if t > 0 and rt.oci.kill(c.id, sig):
+        if _wait_exit(rt, c, t):
+            return _after_stop(rt, c)
+        import sys
+
+        sys.stderr.write(f'time="{time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}" level=warning '
+                         f'msg="StopSignal {signal.Signals(sig).name if sig < 32 else sig} failed to stop container '
+                         f'{c.name} in {t} seconds, resorting to SIGKILL"\n')
+    rt.oci.kill(c.id, signal.SIGKILL, all_procs=False)
+    _wait_exit(rt, c, None)
+    return _after_stop(rt, c)
+
+
+def _after_stop(rt: Runtime, c: Container) -> Container:
+    with rt.lock(c.id):
+        c = rt.reload(c)
+        if c.status is Status.STOPPED:
+            _record_exit(rt, c)
+            cleanup_storage(rt, c)
+    return c
+
+
+def _wait_exit(rt: Runtime, c: Container, timeout: float | None) -> bool:
+    """Wait for conmon's exit file; polling is cheap and needs no daemon."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.001
+    path = rt.exit_file(c.id)
+    while True:
+        if os.path.exists(path):
+            return True
+        if not _alive(c):
+            time.sleep(0.005)
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.05)
+
+
+def _alive(c: Container) -> bool:
+    from berth.engine.runtime import _pid_alive
+
+    return _pid_alive(c.state.get("conmon_pid", 0)) or _pid_alive(c.state.get("pid", 0))
+
+
+def kill(rt: Runtime, c: Container, sig: int) -> Container:
+    c = rt.reload(c)
+    if not c.status.can_kill():
+        raise FailedPrecondition(f"can only kill running containers. {c.id} is in state {c.shown_state()}: "
+                                 "container state improper")
+    rt.oci.kill(c.id, sig)
+    return c
+
+
+def wait(rt: Runtime, c: Container, conditions: tuple[str, ...] = ("stopped", "exited")) -> int:
+    """Block until the container is in one of the conditions; returns its exit code."""
+    delay = 0.002
+    while True:
+        try:
+            c = rt.reload(c)
+        except NoSuchContainer:
+            code = rt.db.exit_code_of(c.id)
+            if code is None:
+                raise
+            return code
+        state = c.shown_state()
+        if state in conditions or ("stopped" in conditions and state == "exited"):
+            if c.status is Status.STOPPED:
+                return c.state.get("exit_code", 0)
+            return c.state.get("exit_code", 0)
+        if "running" in conditions and state == "running":
+            return 0
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.1)
+
+
+def remove(rt: Runtime, c: Container, force: bool = False, volumes: bool = False) -> None:
+    c = rt.reload(c)
+    if c.status.is_alive():
+        if not force:
+            raise FailedPrecondition(
+                f"cannot remove container {c.id} as it is {c.status.value} - running or paused containers "
+                "cannot be removed without force: container state improper")
+        stop(rt, c, timeout=0)
+    with rt.lock(c.id):
+        try:
+            c = rt.reload(c)
+        except NoSuchContainer:
+            return
+        if c.status.is_alive():
+            raise FailedPrecondition(f"container {c.id} is running again: container state improper")
+        if c.status is Status.STOPPED:
+            _record_exit(rt, c)
+        _remove_locked(rt, c)
+
+
+def _remove_locked(rt: Runtime, c: Container) -> None:
+    c.status = Status.REMOVING
+    rt.save(c)
+    rt.oci.delete(c.id)
+    rt.layers.remove_container_layer(c.id)
+    shutil.rmtree(os.path.dirname(rt.bundle(c.id)), ignore_errors=True)
+    shutil.rmtree(rt.rundir(c.id), ignore_errors=True)
+    shutil.rmtree(os.path.join(rt.runroot, "persist", c.id), ignore_errors=True)
+    try:
+        os.unlink(rt.exit_file(c.id))
+    except FileNotFoundError:
+        pass
+    with rt.db.write():
+        rt.db.remove_container(c.id)
+    try:
+        os.unlink(os.path.join(rt.runroot, "locks", c.id))
+    except FileNotFoundError:
+        pass
+
+
+def restart(rt: Runtime, c: Container, timeout: int | None = None) -> Container:
+    c = rt.reload(c)
+    if c.status.is_alive():
+        c = stop(rt, c, timeout)
+    c = start(rt, c)
+    c.state["restart_count"] = c.state.get("restart_count", 0)
+    return c
+
+
+def rename(rt: Runtime, c: Container, new: str) -> None:
+    import re
+
+    from berth.errors import AlreadyExists, InvalidArgument
+
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", new):
+        raise InvalidArgument('names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument')
+    with rt.lock(c.id):
+        c = rt.reload(c)
+        with rt.db.write():
+            other = rt.db.name_taken(new)
+            if other and other != c.id:
+                raise AlreadyExists(f"name {new} is in use: container already exists")
+            c.config["name"] = new
+            rt.db.save_config(c.id, new, c.config)

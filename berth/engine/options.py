@@ -1,0 +1,61 @@
+"""Typed options for engine calls; the front ends (CLI, API, Python client) fill them in."""
+
+from __future__ import annotations
+
+from berth.util.record import asdict, field, record
+
+
+@record
+class CreateOptions:
+    image: str
+    command: list[str] = field(default_factory=list)
+    name: str = ""
+    entrypoint: list[str] | None = None      # None: the image's; [] : cleared with --entrypoint ""
+    env: list[str] = field(default_factory=list)
+    env_files: list[str] = field(default_factory=list)
+    workdir: str = ""
+    user: str = ""
+    group_add: list[str] = field(default_factory=list)
+    hostname: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    network: str = ""                        # "", "none", "host", later bridge / named networks
+    interactive: bool = False
+    tty: bool = False
+    detach: bool = False
+    remove: bool = False
+    replace: bool = False
+    cidfile: str = ""
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    init: bool = False
+    read_only: bool = False
+    tmpfs: list[str] = field(default_factory=list)
+    ulimits: list[str] = field(default_factory=list)
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    security_opt: list[str] = field(default_factory=list)
+    memory: int = 0                          # bytes
+    cpus: float = 0.0
+    pids_limit: int | None = None
+    restart: str = ""
+    log_driver: str = "k8s-file"
+    pull: str = "missing"
+    create_command: list[str] = field(default_factory=list)
+    sig_proxy: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@record
+class ExecOptions:
+    command: list[str]
+    interactive: bool = False
+    tty: bool = False
+    detach: bool = False
+    env: list[str] = field(default_factory=list)
+    user: str = ""
+    workdir: str = ""
+    privileged: bool = False

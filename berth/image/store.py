@@ -1,0 +1,209 @@
+"""The image store: image records in the state DB, config blobs on disk, layers in the layer store.
+
+An image's ID is the sha256 of its config blob, as everywhere in OCI.  Names are kept fully
+qualified (`localhost/busybox:latest`); short names given by a user are looked up the way Podman
+does for local images: the exact name, then `localhost/NAME`, then any registry's `NAME`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+from berth.engine.db import Database
+from berth.errors import InvalidArgument, NoSuchImage
+from berth.storage.layers import LayerStore
+from berth.util.record import field, record
+
+
+@record
+class Image:
+    id: str
+    created: float
+    names: list[str]
+    layers: list[str]                # chain IDs, base first
+    diff_ids: list[str]
+    config: dict                     # the OCI image config document
+    size: int = 0
+    digest: str = ""                 # manifest digest, when the image came with one
+    digests: list[str] = field(default_factory=list)
+
+    @property
+    def top_layer(self) -> str | None:
+        return self.layers[-1] if self.layers else None
+
+    @property
+    def run_config(self) -> dict:
+        return self.config.get("config") or {}
+
+    def to_record(self) -> dict:
+        return {"layers": self.layers, "diff_ids": self.diff_ids, "config": self.config,
+                "size": self.size, "digest": self.digest, "digests": self.digests}
+
+    @classmethod
+    def from_row(cls, row: tuple, names: list[str]) -> Image:
+        iid, created, data = row
+        d = json.loads(data)
+        return cls(id=iid, created=created, names=names, layers=d["layers"], diff_ids=d["diff_ids"],
+                   config=d["config"], size=d.get("size", 0), digest=d.get("digest", ""),
+                   digests=d.get("digests", []))
+
+
+def qualify(name: str) -> str:
+    """A user's name for a new tag, made fully qualified (Podman tags short names as localhost/)."""
+    from berth.image.reference import normalize
+
+    ref = normalize(name)
+    if ref.registry is None:
+        ref = normalize(name, default_registry="localhost")
+    return ref.string()
+
+
+class ImageStore:
+    def __init__(self, root: str, db: Database, layers: LayerStore) -> None:
+        self.dir = os.path.join(root, "storage", "images")
+        self.db = db
+        self.layers = layers
+
+    def list(self) -> list[Image]:
+        names = self.db.image_names()
+        return [Image.from_row(r, names.get(r[0], [])) for r in self.db.image_rows()]
+
+    def get(self, image_id: str) -> Image:
+        row = self.db.image_row(image_id)
+        if row is None:
+            raise NoSuchImage(f"{image_id}: image not known")
+        return Image.from_row(row, self.db.names_of_image(image_id))
+
+    def lookup(self, ref: str) -> Image:
+        iid = self.resolve_id(ref)
+        if iid is None:
+            raise NoSuchImage(f"{ref}: image not known")
+        return self.get(iid)
+
+    def resolve_id(self, ref: str) -> str | None:
+        ref = ref.strip()
+        if ref.startswith("sha256:"):
+            ref = ref[7:]
+        if len(ref) == 64 and self.db.image_row(ref):
+            return ref
+        iid = self._by_name(ref)
+        if iid:
+            return iid
+        if 3 <= len(ref) < 64 and all(c in "0123456789abcdef" for c in ref):
+            ids = self.db.image_ids_with_prefix(ref)
+            if len(ids) > 1:
+                raise InvalidArgument(f"{ref}: image ID prefix is ambiguous")
+            if ids:
+                return ids[0]
+        return None
+
+    def _by_name(self, ref: str) -> str | None:
+        from berth.image.reference import normalize
+
+        try:
+            parsed = normalize(ref)
+        except InvalidArgument:
+            return None
+        if parsed.digest and not parsed.tag:
+            for img in self.list():
+                if parsed.digest in img.digests and any(n.startswith(parsed.name() + ":") or
+                                                         n == parsed.name() for n in img.names):
+                    return img.id
+            return None
+        full = parsed.string()
+        iid = self.db.image_by_name(full)
+        if iid or parsed.registry is not None:
+            return iid
+        iid = self.db.image_by_name("localhost/" + full)
+        if iid:
+            return iid
+        matches = {i for n, i in self.db.names_ending(full)}
+        if len(matches) == 1:
+            return matches.pop()
+        return None
+
+    def add(self, config_bytes: bytes, layers: list[str], diff_ids: list[str], names: list[str],
+            digest: str = "") -> Image:
+        image_id = hashlib.sha256(config_bytes).hexdigest()
+        config = json.loads(config_bytes)
+        d = os.path.join(self.dir, image_id)
+        os.makedirs(d, exist_ok=True)
+        tmp = os.path.join(d, f".config.{os.getpid()}")
+        with open(tmp, "wb") as f:
+            f.write(config_bytes)
+        os.replace(tmp, os.path.join(d, "config.json"))
+        size = sum((self.db.layer(lid) or (0, 0, 0, 0, 0))[4] for lid in layers)
+        created = _parse_created(config.get("created")) or time.time()
+        img = Image(id=image_id, created=created, names=[], layers=layers, diff_ids=diff_ids,
+                    config=config, size=size, digest=digest, digests=[digest] if digest else [])
+        with self.db.write():
+            old = self.db.image_row(image_id)
+            if old:
+                prev = Image.from_row(old, [])
+                img.digests = sorted(set(prev.digests + img.digests))
+            self.db.add_image(image_id, created, img.to_record())
+            for n in names:
+                self.db.set_image_name(n, image_id)
+        return self.get(image_id)
+
+    def config_bytes(self, image_id: str) -> bytes:
+        with open(os.path.join(self.dir, image_id, "config.json"), "rb") as f:
+            return f.read()
+
+    def tag(self, image_id: str, name: str) -> str:
+        full = qualify(name)
+        with self.db.write():
+            self.db.set_image_name(full, image_id)
+        return full
+
+    def untag(self, image_id: str, name: str | None) -> list[str]:
+        names = self.db.names_of_image(image_id)
+        if name is None:
+            drop = names
+        else:
+            full = qualify(name)
+            if full not in names:
+                raise NoSuchImage(f"{name}: tag not known")
+            drop = [full]
+        with self.db.write():
+            for n in drop:
+                self.db.remove_image_name(n)
+        return drop
+
+    def remove(self, image_id: str) -> list[str]:
+        """Delete the record and every layer no other image uses; returns removed layer IDs."""
+        img = self.get(image_id)
+        with self.db.write():
+            self.db.remove_image(image_id)
+        in_use: set[str] = set()
+        for other in self.list():
+            in_use.update(other.layers)
+        removed = []
+        for lid in reversed(img.layers):
+            if lid not in in_use:
+                self.layers.remove(lid)
+                removed.append(lid)
+        import shutil
+
+        shutil.rmtree(os.path.join(self.dir, image_id), ignore_errors=True)
+        return removed
+
+
+def _parse_created(value: str | None) -> float | None:
+    if not value:
+        return None
+    from datetime import datetime
+
+    v = value.replace("Z", "+00:00")
+    if "." in v:
+        head, frac = v.split(".", 1)
+        digits = "".join(c for c in frac if c.isdigit())
+        rest = frac[len(digits):]
+        v = f"{head}.{digits[:6]}{rest}"
+    try:
+        return datetime.fromisoformat(v).timestamp()
+    except ValueError:
+        return None

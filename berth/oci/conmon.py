@@ -1,0 +1,178 @@
+"""conmon, the per-container monitor: launched exactly as Podman launches it.
+
+Protocol (Podman's libpod/oci_conmon_common.go, conmon api-version 1):
+- two SOCK_SEQPACKET socketpairs; conmon gets their child ends as _OCI_SYNCPIPE and _OCI_STARTPIPE;
+- conmon blocks on the start pipe until we write a byte, then double-forks (our child exits) and
+  runs `runtime create`; it then writes {"data": <pid>} (or {"data": -1, "message": ...}) to the
+  sync pipe;
+- when the container exits, conmon writes the exit code to <exit-dir>/<id> and runs the exit
+  command (`berth ... container cleanup <id>`), which is how a daemonless engine cleans up and
+  restarts containers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import subprocess
+
+from berth.errors import RuntimeFailure
+from berth.oci.runtime import OCIRuntime, classify_start_error
+from berth.util.record import field, record
+
+CONMON_PATHS = ("/usr/bin/conmon", "/usr/libexec/podman/conmon", "/usr/local/bin/conmon",
+                "/usr/local/libexec/podman/conmon", "/usr/sbin/conmon")
+CREATE_TIMEOUT = 240.0
+
+
+def find_conmon() -> str:
+    for p in CONMON_PATHS:
+        if os.access(p, os.X_OK):
+            return p
+    import shutil
+
+    p = shutil.which("conmon")
+    if not p:
+        raise RuntimeFailure("could not find a working conmon binary: install conmon (apt install conmon)")
+    return p
+
+
+@record
+class ConmonLaunch:
+    cid: str
+    name: str
+    bundle: str
+    pidfile: str
+    conmon_pidfile: str
+    exit_dir: str
+    persist_dir: str
+    log_driver: str
+    log_path: str
+    oci_log: str
+    tty: bool = False
+    stdin: bool = False
+    exit_command: list[str] = field(default_factory=list)
+    log_level: str = "error"
+    restore_from: str = ""                  # checkpoint image dir, for restore
+    runtime_opts: list[str] = field(default_factory=list)
+    sdnotify_socket: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    pass_fds: list[int] = field(default_factory=list)
+
+
+def build_argv(conmon: str, runtime: OCIRuntime, c: ConmonLaunch) -> list[str]:
+    argv = [conmon, "--api-version", "1", "-c", c.cid, "-u", c.cid, "-r", runtime.path,
+            "-b", c.bundle, "-p", c.pidfile, "-n", c.name, "--exit-dir", c.exit_dir,
+            "--persist-dir", c.persist_dir, "--full-attach"]
+    for a in runtime.global_args():
+        argv += ["--runtime-arg", a]
+    argv += ["--runtime-arg", "--log-format=json", "--runtime-arg", "--log", f"--runtime-arg={c.oci_log}"]
+    if c.log_driver == "none":
+        argv += ["-l", "none"]
+    elif c.log_driver == "passthrough":
+        argv += ["-l", "passthrough"]
+    else:
+        argv += ["-l", f"k8s-file:{c.log_path}"]
+    argv += ["--log-level", c.log_level, "--syslog", "--conmon-pidfile", c.conmon_pidfile]
+    if c.tty:
+        argv.append("-t")
+    elif c.stdin:
+        argv.append("-i")
+    if c.sdnotify_socket:
+        argv.append(f"--sdnotify-socket={c.sdnotify_socket}")
+    if c.restore_from:
+        argv += ["--restore", c.restore_from]
+    for o in c.runtime_opts:
+        argv += ["--runtime-opt", o]
+    if c.exit_command:
+        argv += ["--exit-command", c.exit_command[0]]
+        for a in c.exit_command[1:]:
+            argv += ["--exit-command-arg", a]
+    return argv
+
+
+def launch(conmon: str, runtime: OCIRuntime, c: ConmonLaunch) -> tuple[int, int]:
+    """Start conmon and have it create the container; returns (container pid, conmon pid)."""
+    sync_parent, sync_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    start_parent, start_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    env["_OCI_SYNCPIPE"] = str(sync_child.fileno())
+    env["_OCI_STARTPIPE"] = str(start_child.fileno())
+    env.setdefault("XDG_RUNTIME_DIR", os.environ.get("XDG_RUNTIME_DIR", ""))
+    env.update(c.extra_env)
+    argv = build_argv(conmon, runtime, c)
+    try:
+        try:
+            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, close_fds=True,
+                                    pass_fds=[sync_child.fileno(), start_child.fileno(), *c.pass_fds],
+                                    process_group=0)
+        except OSError as e:
+            raise RuntimeFailure(f"starting conmon: {e}") from e
+        sync_child.close()
+        start_child.close()
+        start_parent.send(b"0")
+        # conmon's monitor keeps running; only its first process exits here, after the double fork
+        if proc.wait() != 0:
+            raise RuntimeFailure(f"conmon failed with exit code {proc.returncode}")
+        pid, message = _read_sync(sync_parent, c.oci_log)
+        if pid <= 0:
+            raise classify_start_error(_runtime_message(message, c.oci_log, runtime.name))
+    finally:
+        sync_parent.close()
+        start_parent.close()
+    conmon_pid = 0
+    try:
+        with open(c.conmon_pidfile) as f:
+            conmon_pid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        pass
+    return pid, conmon_pid
+
+
+def _read_sync(sock: socket.socket, oci_log: str) -> tuple[int, str]:
+    ready, _, _ = select.select([sock], [], [], CREATE_TIMEOUT)
+    if not ready:
+        raise RuntimeFailure("container creation timeout: conmon did not answer")
+    data = sock.recv(65536)
+    if not data:
+        return -1, ""
+    line = data.decode(errors="replace").strip().splitlines()[0]
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        return -1, line
+    return int(msg.get("data", -1)), msg.get("message", "")
+
+
+def _runtime_message(message: str, oci_log: str, runtime_name: str) -> str:
+    """Prefer the runtime's own JSON error (its --log file) over conmon's summary."""
+    try:
+        with open(oci_log) as f:
+            lines = [ln for ln in f.read().splitlines() if ln.strip()]
+        for ln in reversed(lines):
+            try:
+                d = json.loads(ln)
+            except ValueError:
+                continue
+            if d.get("level") in ("error", "fatal"):
+                return f"{runtime_name}: {d.get('msg', '')}"
+    except OSError:
+        pass
+    return message or f"{runtime_name}: container creation failed"
+
+
+def write_ctl(bundle: str, event: int, a: int = 0, b: int = 0) -> None:
+    """conmon's ctl FIFO: event 1 = resize (height width), event 2 = reopen logs."""
+    try:
+        fd = os.open(os.path.join(bundle, "ctl"), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.write(fd, f"{event} {a} {b}\n".encode())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

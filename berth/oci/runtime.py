@@ -1,0 +1,219 @@
+"""The OCI runtime driver (runc or crun): the only module that builds their command lines.
+
+The runtime is chosen by probing what works on this host (crun preferred, it starts faster),
+and the choice is cached in the runroot, which a reboot clears: a kernel or cgroup change is then
+probed again.  crun cannot start containers on a cgroup v1/v2 hybrid host ("cgroups in hybrid mode
+not supported"); runc can.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+from berth.errors import (
+    BerthError,
+    CommandNotExecutable,
+    CommandNotFound,
+    InvalidArgument,
+    NoSuchContainer,
+    RuntimeFailure,
+)
+from berth.util.record import record
+
+PREFERENCE = ("crun", "runc")
+_SEARCH = ("/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/bin", "/sbin")
+
+
+def find_binary(name: str) -> str | None:
+    if "/" in name:
+        return name if os.access(name, os.X_OK) else None
+    for d in _SEARCH:
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK):
+            return p
+    return shutil.which(name)
+
+
+@record
+class OCIRuntime:
+    name: str
+    path: str
+    state_root: str
+
+    def _argv(self, *args: str) -> list[str]:
+        return [self.path, "--root", self.state_root, *args]
+
+    def global_args(self) -> list[str]:
+        """Flags conmon passes to the runtime before the verb (--runtime-arg)."""
+        return ["--root", self.state_root]
+
+    def _run(self, *args: str, cid: str = "", check: bool = True) -> subprocess.CompletedProcess:
+        r = subprocess.run(self._argv(*args), stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if check and r.returncode != 0:
+            raise self.error(r.stderr, cid)
+        return r
+
+    def error(self, stderr: str, cid: str = "") -> BerthError:
+        msg = _last_error(stderr)
+        low = msg.lower()
+        if "does not exist" in low or "container not found" in low or "not exist" in low:
+            return NoSuchContainer(f"{self.name}: {msg}: no such container" if cid else msg)
+        return classify_start_error(f"{self.name}: {msg}")
+
+    def start(self, cid: str) -> None:
+        self._run("start", cid, cid=cid)
+
+    def kill(self, cid: str, sig: int, all_procs: bool = False) -> bool:
+        """False if the container had already exited."""
+        args = ["kill"] + (["--all"] if all_procs else []) + [cid, str(sig)]
+        r = self._run(*args, cid=cid, check=False)
+        if r.returncode == 0:
+            return True
+        low = r.stderr.lower()
+        if "not running" in low or "process already finished" in low or "does not exist" in low \
+                or "no such process" in low or "container not running" in low:
+            return False
+        raise self.error(r.stderr, cid)
+
+    def delete(self, cid: str) -> None:
+        self._run("delete", "--force", cid, check=False)
+
+    def state(self, cid: str) -> dict | None:
+        r = self._run("state", cid, check=False)
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)
+
+    def pause(self, cid: str) -> None:
+        self._run("pause", cid, cid=cid)
+
+    def resume(self, cid: str) -> None:
+        self._run("resume", cid, cid=cid)
+
+    def exec_argv(self, cid: str, process_file: str, *, tty: bool, detach: bool, pid_file: str = "") -> list[str]:
+        args = ["exec", "--process", process_file]
+        if tty:
+            args.append("--tty")
+        if detach:
+            args.append("--detach")
+        if pid_file:
+            args += ["--pid-file", pid_file]
+        return self._argv(*args, cid)
+
+    def run_argv(self, bundle: str, cid: str) -> list[str]:
+        return self._argv("run", "--bundle", bundle, cid)
+
+    def version(self) -> str:
+        try:
+            r = subprocess.run([self.path, "--version"], capture_output=True, text=True)
+            return r.stdout.splitlines()[0] if r.stdout else ""
+        except OSError:
+            return ""
+
+
+def _last_error(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+    if not lines:
+        return "unknown error"
+    line = lines[-1]
+    if line.startswith("{"):
+        try:
+            return json.loads(line).get("msg", line)
+        except ValueError:
+            pass
+    if line.startswith("time=") and 'msg="' in line:
+        line = line.split('msg="', 1)[1].rsplit('"', 1)[0].replace('\\"', '"')
+    if line.startswith("ERRO["):
+        line = line.split("]", 1)[1].strip()
+    return line
+
+
+def classify_start_error(msg: str) -> BerthError:
+    """Podman's wording and exit codes for a process that cannot be started."""
+    low = msg.lower()
+    if "executable file not found" in low or "no such file or directory" in low and "exec" in low \
+            or "not found in $path" in low:
+        return CommandNotFound(f"{msg}: OCI runtime attempted to invoke a command that was not found")
+    if "permission denied" in low and ("exec" in low or "start container process" in low):
+        return CommandNotExecutable(f"{msg}: OCI permission denied")
+    return RuntimeFailure(msg)
+
+
+def pick_runtime(wanted: str, conf_runtime: str, runroot: str) -> OCIRuntime:
+    """--runtime, then containers.conf, then the cached probe, then a fresh probe."""
+    state_root = os.path.join(runroot, "runtime")
+    choice = wanted or conf_runtime
+    if choice:
+        path = find_binary(choice)
+        if path is None:
+            raise InvalidArgument(f'could not find a working binary (used by runtime "{choice}")')
+        return OCIRuntime(os.path.basename(path), path, state_root)
+    cache = os.path.join(runroot, "runtime.json")
+    try:
+        with open(cache) as f:
+            d = json.load(f)
+        if os.access(d["path"], os.X_OK):
+            return OCIRuntime(d["name"], d["path"], state_root)
+    except (OSError, ValueError, KeyError):
+        pass
+    found = None
+    candidates = [(n, p) for n in PREFERENCE if (p := find_binary(n))]
+    if not candidates:
+        raise BerthError("no OCI runtime found: install runc or crun (apt install runc)")
+    for name, path in candidates[:-1]:
+        if probe(path, runroot):
+            found = (name, path)
+            break
+    found = found or candidates[-1]
+    os.makedirs(runroot, exist_ok=True)
+    tmp = f"{cache}.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump({"name": found[0], "path": found[1]}, f)
+    os.replace(tmp, cache)
+    return OCIRuntime(found[0], found[1], state_root)
+
+
+def probe(path: str, runroot: str) -> bool:
+    """Run /bin/true from the host's /usr in a throw-away container: does this runtime work here?"""
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="probe-", dir=runroot if os.path.isdir(runroot) else None)
+    try:
+        rootfs = os.path.join(base, "rootfs")
+        os.makedirs(os.path.join(rootfs, "usr"))
+        for d in ("proc", "dev", "sys", "tmp"):
+            os.makedirs(os.path.join(rootfs, d))
+        mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
+                  {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+                  {"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]}]
+        for d in ("bin", "lib", "lib64", "sbin"):
+            host = os.path.join("/", d)
+            if os.path.islink(host):
+                os.symlink(os.readlink(host), os.path.join(rootfs, d))
+            elif os.path.isdir(host):
+                os.makedirs(os.path.join(rootfs, d))
+                mounts.append({"destination": "/" + d, "type": "bind", "source": host, "options": ["rbind", "ro"]})
+        spec = {
+            "ociVersion": "1.0.2-dev",
+            "process": {"user": {"uid": 0, "gid": 0}, "args": ["/bin/true"], "cwd": "/",
+                        "env": ["PATH=/usr/bin:/bin"]},
+            "root": {"path": rootfs, "readonly": True},
+            "mounts": mounts,
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}],
+                      "cgroupsPath": f"/berth_probe/probe-{os.getpid()}"},
+        }
+        if os.geteuid() != 0:
+            spec["linux"].pop("cgroupsPath")
+        with open(os.path.join(base, "config.json"), "w") as f:
+            json.dump(spec, f)
+        cid = f"berth-probe-{os.getpid()}"
+        r = subprocess.run([path, "--root", os.path.join(base, "state"), "run", "--bundle", base, cid],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        return r.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,260 @@
+"""The layer store: read-only image layers shared by every image and container that uses them,
+and each container's own read-write layer.
+
+overlay: <root>/storage/overlay/<layer>/diff holds a layer's files, extracted once.
+  <root>/storage/overlay/l/<short> links to it, so the lowerdir= option stays short
+  (the whole mount data string must fit in one page), as containers/storage does.
+  A container's layer is <root>/storage/overlay/<cid>/{diff,work,merged}.
+vfs: <root>/storage/vfs/dir/<layer> is a full copy of the rootfs up to that layer;
+  a container's rootfs is one more copy.  Slow, but works on any filesystem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from typing import BinaryIO
+
+from berth.engine.db import Database
+from berth.errors import StorageError
+from berth.storage import mount as m
+
+DRIVERS = ("overlay", "vfs")
+
+
+def chain_id(diff_ids: list[str]) -> list[str]:
+    """OCI ChainIDs: the layer IDs a stack of diff IDs gets (same as containers/storage)."""
+    out: list[str] = []
+    for d in diff_ids:
+        if not out:
+            out.append(d.split(":", 1)[1])
+        else:
+            out.append(hashlib.sha256(f"sha256:{out[-1]} {d}".encode()).hexdigest())
+    return out
+
+
+class LayerStore:
+    def __init__(self, root: str, db: Database, driver: str = "", rootless: bool = False) -> None:
+        self.root = os.path.join(root, "storage")
+        self.db = db
+        self.rootless = rootless
+        os.makedirs(self.root, exist_ok=True)
+        self.driver = self._pick_driver(driver)
+        self.base = os.path.join(self.root, self.driver)
+        os.makedirs(os.path.join(self.base, "l"), exist_ok=True)
+
+    # driver ---------------------------------------------------------------------------------
+
+    def _pick_driver(self, wanted: str) -> str:
+        marker = os.path.join(self.root, "driver")
+        try:
+            with open(marker) as f:
+                recorded = f.read().strip()
+        except FileNotFoundError:
+            recorded = ""
+        if wanted and wanted not in DRIVERS:
+            raise StorageError(f'unknown storage driver "{wanted}" (supported: overlay, vfs)')
+        if recorded:
+            if wanted and wanted != recorded:
+                raise StorageError(
+                    f'database storage graph driver "{recorded}" does not match our storage graph driver '
+                    f'"{wanted}": database configuration mismatch')
+            return recorded
+        driver = wanted or ("overlay" if self._overlay_works() else "vfs")
+        tmp = f"{marker}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(driver + "\n")
+        os.replace(tmp, marker)
+        return driver
+
+    def _overlay_works(self) -> bool:
+        probe = os.path.join(self.root, f".probe-{os.getpid()}")
+        dirs = [os.path.join(probe, d) for d in ("lower", "upper", "work", "merged")]
+        try:
+            for d in dirs:
+                os.makedirs(d)
+            opts = f"lowerdir={dirs[0]},upperdir={dirs[1]},workdir={dirs[2]}"
+            if self.rootless:
+                opts += ",userxattr"
+            m.mount("overlay", dirs[3], "overlay", 0, opts)
+            m.umount(dirs[3])
+            return True
+        except (StorageError, OSError):
+            return False
+        finally:
+            shutil.rmtree(probe, ignore_errors=True)
+
+    # image layers -----------------------------------------------------------------------------
+
+    def layer_dir(self, layer_id: str) -> str:
+        if self.driver == "vfs":
+            return os.path.join(self.base, "dir", layer_id)
+        return os.path.join(self.base, layer_id, "diff")
+
+    def exists(self, layer_id: str) -> bool:
+        return self.db.layer(layer_id) is not None and os.path.isdir(self.layer_dir(layer_id))
+
+    def create(self, stream: BinaryIO, parent: str | None, expected_diff_id: str | None = None) -> tuple[str, str, int]:
+        """Extract a layer tar on top of parent; returns (layer id, diff id, size)."""
+        from berth.storage.apply import apply_layer
+
+        tmp = os.path.join(self.base, f".tmp-{os.urandom(6).hex()}")
+        dest = os.path.join(tmp, "diff")
+        try:
+            if self.driver == "vfs" and parent:
+                os.makedirs(tmp)
+                _copy_tree(self.layer_dir(parent), dest)
+            else:
+                os.makedirs(dest)
+            res = apply_layer(stream, dest, rootless=self.rootless, expected_diff_id=expected_diff_id,
+                              whiteout_format="vfs" if self.driver == "vfs" else "overlay")
+            layer_id = (res.diff_id.split(":", 1)[1] if parent is None else
+                        hashlib.sha256(f"sha256:{parent} {res.diff_id}".encode()).hexdigest())
+            if self.exists(layer_id):
+                return layer_id, res.diff_id, res.size
+            self._commit_layer(tmp, dest, layer_id, parent, res.diff_id, res.size)
+            return layer_id, res.diff_id, res.size
+        finally:
+            if os.path.exists(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def _commit_layer(self, tmp: str, dest: str, layer_id: str, parent: str | None, diff_id: str,
+                      size: int) -> None:
+        link = os.urandom(13).hex()[:26].upper()
+        if self.driver == "vfs":
+            final = self.layer_dir(layer_id)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            if os.path.exists(final):
+                shutil.rmtree(final)
+            os.rename(dest, final)
+        else:
+            final = os.path.join(self.base, layer_id)
+            if os.path.exists(final):
+                shutil.rmtree(final)
+            with open(os.path.join(tmp, "link"), "w") as f:
+                f.write(link)
+            os.rename(tmp, final)
+            lpath = os.path.join(self.base, "l", link)
+            if os.path.lexists(lpath):
+                os.unlink(lpath)
+            os.symlink(f"../{layer_id}/diff", lpath)
+        with self.db.write():
+            self.db.add_layer(layer_id, parent, diff_id, link, size)
+
+    def remove(self, layer_id: str) -> None:
+        row = self.db.layer(layer_id)
+        if row and self.driver == "overlay":
+            try:
+                os.unlink(os.path.join(self.base, "l", row[3]))
+            except FileNotFoundError:
+                pass
+        target = self.layer_dir(layer_id) if self.driver == "vfs" else os.path.join(self.base, layer_id)
+        _remove_tree(target)
+        with self.db.write():
+            self.db.remove_layer(layer_id)
+
+    def chain(self, top: str) -> list[str]:
+        """Layer IDs from top down to the base."""
+        out = []
+        cur: str | None = top
+        while cur:
+            row = self.db.layer(cur)
+            if row is None:
+                raise StorageError(f"layer not known: {cur}")
+            out.append(cur)
+            cur = row[1]
+        return out
+
+    # container layers ---------------------------------------------------------------------------
+
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self.base, cid) if self.driver == "overlay" else os.path.join(self.base, "dir", cid)
+
+    def mountpoint(self, cid: str) -> str:
+        if self.driver == "vfs":
+            return self.container_dir(cid)
+        return os.path.join(self.base, cid, "merged")
+
+    def create_container_layer(self, cid: str, top_layer: str | None) -> None:
+        d = self.container_dir(cid)
+        if self.driver == "vfs":
+            if top_layer:
+                _copy_tree(self.layer_dir(top_layer), d)
+            else:
+                os.makedirs(d)
+            return
+        for sub in ("diff", "work", "merged"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        with open(os.path.join(d, "lower"), "w") as f:
+            f.write(top_layer or "")
+
+    def mount_container(self, cid: str) -> str:
+        target = self.mountpoint(cid)
+        if self.driver == "vfs":
+            return target
+        d = self.container_dir(cid)
+        with open(os.path.join(d, "lower")) as f:
+            top = f.read().strip()
+        if m.is_mounted(target):
+            return target
+        links = []
+        for lid in self.chain(top) if top else []:
+            row = self.db.layer(lid)
+            links.append(f"l/{row[3]}")
+        diff, work = os.path.join(d, "diff"), os.path.join(d, "work")
+        if links:
+            opts = f"lowerdir={':'.join(links)},upperdir={diff},workdir={work}"
+        else:
+            # overlay needs a lower dir; an empty image gets an empty one.
+            empty = os.path.join(d, "empty")
+            os.makedirs(empty, exist_ok=True)
+            opts = f"lowerdir={empty},upperdir={diff},workdir={work}"
+        if self.rootless:
+            opts += ",userxattr"
+        cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if links else -1
+        try:
+            if links:
+                os.chdir(self.base)  # lowerdir paths are relative to the store
+            m.mount("overlay", target, "overlay", 0, opts)
+        finally:
+            if cwd >= 0:
+                os.fchdir(cwd)
+                os.close(cwd)
+        return target
+
+    def unmount_container(self, cid: str) -> None:
+        if self.driver == "overlay":
+            m.umount(self.mountpoint(cid))
+
+    def remove_container_layer(self, cid: str) -> None:
+        self.unmount_container(cid)
+        _remove_tree(self.container_dir(cid))
+
+    def container_changes_dir(self, cid: str) -> str:
+        """Where the container's own changes live (its upper dir for overlay)."""
+        if self.driver == "overlay":
+            return os.path.join(self.container_dir(cid), "diff")
+        return self.container_dir(cid)
+
+
+def _copy_tree(src: str, dest: str) -> None:
+    r = subprocess.run(["cp", "-a", "--reflink=auto", src, dest], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise StorageError(f"copying {src}: {r.stderr.strip()}")
+
+
+def _remove_tree(path: str) -> None:
+    """Rename first so a half-removed tree is never seen under its real name."""
+    if not os.path.lexists(path):
+        return
+    trash = f"{path}.removing-{os.getpid()}"
+    try:
+        os.rename(path, trash)
+    except OSError:
+        trash = path
+    shutil.rmtree(trash, ignore_errors=True)
+    if os.path.exists(trash):
+        subprocess.run(["rm", "-rf", "--one-file-system", trash], check=False)
+
