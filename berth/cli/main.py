@@ -134,11 +134,12 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, str]:
                 gsub.add_parser(n, help=summary)
             return top, name
         module, summary = group[sub_name]
-        leaf = gsub.add_parser(sub_name, help=summary, description=summary, prog=f"berth {name} {sub_name}")
+        leaf = gsub.add_parser(sub_name, help=summary, description=summary, prog=f"berth {name} {sub_name}",
+                               add_help=False)
         cmd_key = f"{name} {sub_name}"
     elif name in COMMANDS:
         module, summary = COMMANDS[name]
-        leaf = sub.add_parser(name, help=summary, description=summary, prog=f"berth {name}")
+        leaf = sub.add_parser(name, help=summary, description=summary, prog=f"berth {name}", add_help=False)
         cmd_key = name
     else:
         sys.stderr.write(f"Error: unrecognized command `berth {name}`\nTry 'berth --help' for more information\n")
@@ -146,6 +147,9 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, str]:
     add_global_flags(leaf, suppress=True)
     mod = importlib.import_module(f"berth.cli.commands.{module}")
     mod.add_arguments(leaf, cmd_key)
+    # run/create use -h for --hostname, as Podman does; elsewhere -h is help
+    leaf.add_argument(*(["--help"] if "-h" in leaf._option_string_actions else ["-h", "--help"]),
+                      action="help", help="Help for this command")
     leaf.set_defaults(_handler=mod.run, _cmd=cmd_key)
     return top, cmd_key
 

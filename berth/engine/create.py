@@ -54,8 +54,7 @@ def merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
 def parse_restart(value: str) -> tuple[str, int]:
     name, _, count = value.partition(":")
     if name not in RESTART_POLICIES:
-        raise InvalidArgument(f"invalid restart policy {name}: must be one of {', '.join(RESTART_POLICIES[1:])}"
-                              if False else f'invalid restart policy: "{value}"')
+        raise InvalidArgument(f'invalid restart policy: "{value}"')
     retries = 0
     if count:
         if name != "on-failure":

@@ -45,6 +45,7 @@ def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
 
         caps = ["CAP_" + x for x in ALL_CAPS]
         proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
+    _check_command(c.state["pid"], proc)
     rd = rt.rundir(c.id)
     os.makedirs(rd, exist_ok=True)
     token = os.urandom(6).hex()
@@ -79,6 +80,52 @@ def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
                 os.unlink(p)
             except FileNotFoundError:
                 pass
+
+
+def _check_command(pid: int, proc: dict) -> None:
+    """Find the command in the container before asking runc: runc prints its own error on the
+    stderr the process shares with us, so a clean Podman-style message needs the check first."""
+    from berth.errors import CommandNotExecutable, CommandNotFound
+
+    root = f"/proc/{pid}/root"
+    cmd = proc["args"][0]
+    if "/" in cmd:
+        candidates = [cmd if cmd.startswith("/") else os.path.join(proc.get("cwd") or "/", cmd)]
+    else:
+        path = next((e[5:] for e in proc.get("env", []) if e.startswith("PATH=")),
+                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        candidates = [os.path.join(d or ".", cmd) for d in path.split(":")]
+    for cand in candidates:
+        full = _resolve_in(root, cand)
+        if full and os.path.isfile(full):
+            if not os.access(full, os.X_OK):
+                raise CommandNotExecutable(f"{cand}: permission denied: OCI permission denied")
+            return
+        if full and os.path.isdir(full) and "/" in cmd:
+            raise CommandNotExecutable(f"{cand}: is a directory: OCI permission denied")
+    raise CommandNotFound(f"{cmd}: executable file not found in $PATH: no such file or directory: "
+                          "OCI runtime attempted to invoke a command that was not found")
+
+
+def _resolve_in(root: str, path: str, depth: int = 0) -> str | None:
+    """Resolve path inside the container root, following symlinks relative to that root."""
+    if depth > 40:
+        return None
+    parts = [p for p in path.split("/") if p and p != "."]
+    cur = ""
+    for i, part in enumerate(parts):
+        if part == "..":
+            cur = cur.rsplit("/", 1)[0] if "/" in cur else ""
+            continue
+        nxt = f"{cur}/{part}"
+        full = root + nxt
+        if os.path.islink(full):
+            target = os.readlink(full)
+            rest = "/".join(parts[i + 1:])
+            base = target if target.startswith("/") else f"{cur}/{target}"
+            return _resolve_in(root, f"{base}/{rest}" if rest else base, depth + 1)
+        cur = nxt
+    return root + (cur or "/")
 
 
 def _exec_error(logfile: str) -> str:

@@ -113,7 +113,8 @@ def init(rt: Runtime, c: Container) -> None:
         persist = os.path.join(rt.runroot, "persist", c.id)
         shutil.rmtree(persist, ignore_errors=True)
         os.makedirs(persist, exist_ok=True)
-        rt.oci.delete(c.id) if os.path.exists(os.path.join(rt.oci.state_root, c.id)) else None
+        if rt.oci.has(c.id):
+            rt.oci.delete(c.id)
         launch = conmon.ConmonLaunch(
             cid=c.id, name=c.name, bundle=bundle, pidfile=os.path.join(rd, "pidfile"),
             conmon_pidfile=os.path.join(rd, "conmon.pid"), exit_dir=rt.exit_dir, persist_dir=persist,
@@ -167,7 +168,8 @@ def start(rt: Runtime, ref: Container | str, before_start: Callable[[Container],
 
 def cleanup_storage(rt: Runtime, c: Container) -> None:
     """Unmount and delete the runtime's record: Stopped -> Exited."""
-    rt.oci.delete(c.id)
+    if rt.oci.has(c.id):
+        rt.oci.delete(c.id)
     rt.layers.unmount_container(c.id)
     c.state["mounted"] = False
     c.state["initialized"] = False
@@ -313,7 +315,8 @@ def remove(rt: Runtime, c: Container, force: bool = False, volumes: bool = False
 def _remove_locked(rt: Runtime, c: Container) -> None:
     c.status = Status.REMOVING
     rt.save(c)
-    rt.oci.delete(c.id)
+    if rt.oci.has(c.id):
+        rt.oci.delete(c.id)
     rt.layers.remove_container_layer(c.id)
     shutil.rmtree(os.path.dirname(rt.bundle(c.id)), ignore_errors=True)
     shutil.rmtree(rt.rundir(c.id), ignore_errors=True)

@@ -7,7 +7,6 @@ does for local images: the exact name, then `localhost/NAME`, then any registry'
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -127,7 +126,7 @@ class ImageStore:
 
     def add(self, config_bytes: bytes, layers: list[str], diff_ids: list[str], names: list[str],
             digest: str = "") -> Image:
-        image_id = hashlib.sha256(config_bytes).hexdigest()
+        image_id = _sha256(config_bytes).hexdigest()
         config = json.loads(config_bytes)
         d = os.path.join(self.dir, image_id)
         os.makedirs(d, exist_ok=True)
@@ -207,3 +206,9 @@ def _parse_created(value: str | None) -> float | None:
         return datetime.fromisoformat(v).timestamp()
     except ValueError:
         return None
+
+
+def _sha256(data: bytes):
+    import hashlib
+
+    return hashlib.sha256(data)

@@ -78,8 +78,37 @@ class OCIRuntime:
             return False
         raise self.error(r.stderr, cid)
 
+    def has(self, cid: str) -> bool:
+        return os.path.isdir(os.path.join(self.state_root, cid))
+
     def delete(self, cid: str) -> None:
-        self._run("delete", "--force", cid, check=False)
+        """Forget a container.  Once its init process is gone, deleting is removing its cgroup
+        directories and its state dir, which we do here: a `runc delete` process costs ~13 ms,
+        on every container exit.  Anything unexpected falls back to the runtime itself."""
+        state_dir = os.path.join(self.state_root, cid)
+        try:
+            with open(os.path.join(state_dir, "state.json")) as f:
+                st = json.load(f)
+        except FileNotFoundError:
+            if os.path.isdir(state_dir):
+                self._run("delete", "--force", cid, check=False)
+            return
+        except (OSError, ValueError):
+            self._run("delete", "--force", cid, check=False)
+            return
+        pid = int(st.get("init_process_pid") or 0)
+        if pid and _process_matches(pid, st.get("init_process_start")):
+            self._run("delete", "--force", cid, check=False)
+            return
+        try:
+            for path in sorted(set((st.get("cgroup_paths") or {}).values()), key=len, reverse=True):
+                try:
+                    os.rmdir(path)
+                except FileNotFoundError:
+                    pass
+            shutil.rmtree(state_dir)
+        except OSError:
+            self._run("delete", "--force", cid, check=False)
 
     def state(self, cid: str) -> dict | None:
         r = self._run("state", cid, check=False)
@@ -112,6 +141,18 @@ class OCIRuntime:
             return r.stdout.splitlines()[0] if r.stdout else ""
         except OSError:
             return ""
+
+
+def _process_matches(pid: int, start: object) -> bool:
+    """Is pid still the process the runtime started (same start time, not a reused pid)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    if fields[0] == "Z":
+        return False
+    return str(start) == fields[19] if start is not None else True
 
 
 def _last_error(stderr: str) -> str:

@@ -11,7 +11,6 @@ vfs: <root>/storage/vfs/dir/<layer> is a full copy of the rootfs up to that laye
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -31,7 +30,7 @@ def chain_id(diff_ids: list[str]) -> list[str]:
         if not out:
             out.append(d.split(":", 1)[1])
         else:
-            out.append(hashlib.sha256(f"sha256:{out[-1]} {d}".encode()).hexdigest())
+            out.append(_sha256(f"sha256:{out[-1]} {d}".encode()).hexdigest())
     return out
 
 
@@ -111,7 +110,7 @@ class LayerStore:
             res = apply_layer(stream, dest, rootless=self.rootless, expected_diff_id=expected_diff_id,
                               whiteout_format="vfs" if self.driver == "vfs" else "overlay")
             layer_id = (res.diff_id.split(":", 1)[1] if parent is None else
-                        hashlib.sha256(f"sha256:{parent} {res.diff_id}".encode()).hexdigest())
+                        _sha256(f"sha256:{parent} {res.diff_id}".encode()).hexdigest())
             if self.exists(layer_id):
                 return layer_id, res.diff_id, res.size
             self._commit_layer(tmp, dest, layer_id, parent, res.diff_id, res.size)
@@ -258,3 +257,8 @@ def _remove_tree(path: str) -> None:
     if os.path.exists(trash):
         subprocess.run(["rm", "-rf", "--one-file-system", trash], check=False)
 
+
+def _sha256(data: bytes):
+    import hashlib
+
+    return hashlib.sha256(data)

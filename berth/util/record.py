@@ -7,25 +7,23 @@ frozen=True, __post_init__, equality, repr and asdict().
 
 from __future__ import annotations
 
-from typing import Any
-
 _MISSING = object()
 
 
 class _Field:
     __slots__ = ("default", "default_factory")
 
-    def __init__(self, default: Any = _MISSING, default_factory: Any = _MISSING) -> None:
+    def __init__(self, default: object = _MISSING, default_factory: object = _MISSING) -> None:
         self.default = default
         self.default_factory = default_factory
 
 
-def field(*, default: Any = _MISSING, default_factory: Any = _MISSING) -> Any:
+def field(*, default: object = _MISSING, default_factory: object = _MISSING) -> object:
     return _Field(default, default_factory)
 
 
-def _fields_of(cls: type) -> list[tuple[str, Any, Any]]:
-    out: dict[str, tuple[str, Any, Any]] = {}
+def _fields_of(cls: type) -> list[tuple[str, object, object]]:
+    out: dict[str, tuple[str, object, object]] = {}
     for klass in reversed(cls.__mro__):
         for name in klass.__dict__.get("__annotations__", {}):
             if name.startswith("__") or name == "_fields":
@@ -49,7 +47,7 @@ def record(cls: type | None = None, *, frozen: bool = False):
                 else:
                     setattr(cls, name, default)
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, *args: object, **kwargs: object) -> None:
             if len(args) > len(fields):
                 raise TypeError(f"{cls.__name__}() takes {len(fields)} positional arguments")
             for i, (name, default, factory) in enumerate(fields):
@@ -85,7 +83,7 @@ def record(cls: type | None = None, *, frozen: bool = False):
         cls.__eq__ = __eq__
         cls._fields = names
         if frozen:
-            def __setattr__(self, name: str, value: Any) -> None:
+            def __setattr__(self, name: str, value: object) -> None:
                 raise AttributeError(f"cannot assign to field {name!r} of frozen {cls.__name__}")
 
             cls.__setattr__ = __setattr__
@@ -97,8 +95,8 @@ def record(cls: type | None = None, *, frozen: bool = False):
     return wrap(cls) if cls is not None else wrap
 
 
-def asdict(obj: Any) -> dict:
-    def conv(v: Any) -> Any:
+def asdict(obj: object) -> dict:
+    def conv(v: object) -> object:
         if hasattr(v, "_fields") and not isinstance(v, tuple):
             return {n: conv(getattr(v, n)) for n in v._fields}
         if isinstance(v, list):
@@ -110,7 +108,7 @@ def asdict(obj: Any) -> dict:
     return conv(obj)
 
 
-def replace(obj: Any, **changes: Any) -> Any:
+def replace(obj: object, **changes: object) -> object:
     kw = {n: getattr(obj, n) for n in obj._fields}
     kw.update(changes)
     return obj.__class__(**kw)
