@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("stop", "Stop one or more containers"),
     "tag": ("tag", "Add an additional name to a local image"),
     "untag": ("untag", "Remove a name from a local image"),
+    "update": ("update", "Update an existing container"),
     "version": ("version", "Display the berth version information"),
     "wait": ("wait", "Block on one or more containers"),
 }
@@ -48,6 +49,7 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "port": COMMANDS["port"], "prune": ("container_prune", "Remove all non running containers"),
         "rename": COMMANDS["rename"], "restart": COMMANDS["restart"], "rm": COMMANDS["rm"], "run": COMMANDS["run"],
         "start": COMMANDS["start"], "stop": COMMANDS["stop"], "wait": COMMANDS["wait"],
+        "update": COMMANDS["update"],
     },
     "image": {
         "exists": ("exists", "Check if an image exists in local storage"), "history": COMMANDS["history"],

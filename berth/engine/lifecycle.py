@@ -145,25 +145,29 @@ def start(rt: Runtime, ref: Container | str, before_start: Callable[[Container],
             return c
         if not c.status.can_start():
             raise FailedPrecondition(f"container {c.id} in state {c.status.value} cannot be started")
-        if not (c.status is Status.CREATED and c.state.get("initialized")):
-            init(rt, c)
-        if before_start:
-            before_start(c)
-        try:
-            rt.oci.start(c.id)
-        except BerthError as e:
-            cleanup_storage(rt, c)
-            c.state["error"] = str(e)
-            c.state["initialized"] = False
-            c.status = Status.EXITED
-            rt.save(c)
-            raise
-        c.status = Status.RUNNING
-        c.state["started_at"] = time.time()
-        c.state["finished_at"] = 0.0
-        c.state["exit_code"] = 0
-        rt.save(c)
+        _start_locked(rt, c, before_start)
     return c
+
+
+def _start_locked(rt: Runtime, c: Container, before_start: Callable[[Container], None] | None = None) -> None:
+    if not (c.status is Status.CREATED and c.state.get("initialized")):
+        init(rt, c)
+    if before_start:
+        before_start(c)
+    try:
+        rt.oci.start(c.id)
+    except BerthError as e:
+        cleanup_storage(rt, c)
+        c.state["error"] = str(e)
+        c.state["initialized"] = False
+        c.status = Status.EXITED
+        rt.save(c)
+        raise
+    c.status = Status.RUNNING
+    c.state["started_at"] = time.time()
+    c.state["finished_at"] = 0.0
+    c.state["exit_code"] = 0
+    rt.save(c)
 
 
 def cleanup_storage(rt: Runtime, c: Container) -> None:
@@ -191,11 +195,36 @@ def cleanup(rt: Runtime, ref: str, remove_after: bool = False) -> None:
             return
         if c.status.is_alive():
             return
-        if c.status is Status.STOPPED or c.state.get("mounted") or c.state.get("initialized"):
+        was_stopped = c.status is Status.STOPPED
+        if was_stopped or c.state.get("mounted") or c.state.get("initialized"):
             _record_exit(rt, c)
             cleanup_storage(rt, c)
+        if was_stopped and should_restart(c):
+            # the restart happens here, in conmon's exit command: there is no daemon to do it
+            c.state["restart_count"] = c.state.get("restart_count", 0) + 1
+            rt.save(c)
+            _start_locked(rt, c)
+            return
         if (remove_after or c.config.get("auto_remove")) and c.status is Status.EXITED:
             _remove_locked(rt, c)
+
+
+def should_restart(c: Container) -> bool:
+    """Podman's shouldRestart: the policy, the exit code, the retry count, and never after a stop."""
+    if c.state.get("stopped_by_user"):
+        return False
+    policy = c.config.get("restart_policy") or "no"
+    if policy in ("always", "unless-stopped"):
+        return True
+    if policy == "on-failure" and c.state.get("exit_code", 0) != 0:
+        retries = c.config.get("restart_retries", 0)
+        return retries == 0 or c.state.get("restart_count", 0) < retries
+    return False
+
+
+def should_start_on_boot(c: Container) -> bool:
+    policy = c.config.get("restart_policy") or "no"
+    return policy == "always" or (policy == "unless-stopped" and not c.state.get("stopped_by_user"))
 
 
 def _record_exit(rt: Runtime, c: Container) -> None:
@@ -337,9 +366,23 @@ def restart(rt: Runtime, c: Container, timeout: int | None = None) -> Container:
     c = rt.reload(c)
     if c.status.is_alive():
         c = stop(rt, c, timeout)
-    c = start(rt, c)
-    c.state["restart_count"] = c.state.get("restart_count", 0)
-    return c
+    return start(rt, c)
+
+
+def update_restart_policy(rt: Runtime, c: Container, policy: str) -> None:
+    from berth.engine.create import parse_restart
+
+    name, retries = parse_restart(policy)
+    with rt.lock(c.id):
+        c = rt.reload(c)
+        if c.config.get("auto_remove") and name not in ("", "no"):
+            from berth.errors import InvalidArgument
+
+            raise InvalidArgument("the --rm option conflicts with --restart, when the restartPolicy is not \"\" and \"no\"")
+        c.config["restart_policy"] = name
+        c.config["restart_retries"] = retries
+        with rt.db.write():
+            rt.db.save_config(c.id, c.name, c.config)
 
 
 def rename(rt: Runtime, c: Container, new: str) -> None:

@@ -36,7 +36,7 @@ def apply_filters(rt, ctrs: list, filters: list[str]) -> list:
         if not sep:
             raise InvalidArgument(f"invalid filter {f!r}: filter must be of the form key=value")
         if k not in ("id", "name", "label", "status", "exited", "ancestor", "before", "since", "restart-policy",
-                     "label!"):
+                     "label!", "should-start-on-boot"):
             raise InvalidArgument(f'"{k}" is an invalid filter')
         groups.setdefault(k, []).append(v)
     out = []
@@ -78,6 +78,10 @@ def apply_filters(rt, ctrs: list, filters: list[str]) -> list:
                 ok = all(c.created > by_ref[("since", v)] for v in vals)
             elif k == "restart-policy":
                 ok = (c.config.get("restart_policy") or "no") in vals
+            elif k == "should-start-on-boot":
+                from berth.engine.lifecycle import should_start_on_boot
+
+                ok = should_start_on_boot(c) == (vals[-1].lower() in ("true", "1"))
             if not ok:
                 break
         if ok:
