@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attach": ("attach", "Attach to a running container"),
     "create": ("create", "Create but do not start a container"),
     "exec": ("exec", "Run a process in a running container"),
+    "healthcheck": ("healthcheck", "Manage health checks on containers"),
     "history": ("history", "Show history of a specified image"),
     "images": ("images", "List images in local storage"),
     "import": ("import_", "Import a tarball to create a filesystem image"),

@@ -168,7 +168,10 @@ def create_container(rt: Runtime, opts: CreateOptions) -> Container:
         "create_command": list(opts.create_command), "driver": rt.layers.driver,
         "exposed_ports": sorted((icfg.get("ExposedPorts") or {}).keys()),
         "cidfile": opts.cidfile,
+        "sdnotify": opts.sdnotify, "healthcheck": opts.healthcheck,
     }
+    if opts.sdnotify == "healthy" and not opts.healthcheck:
+        raise InvalidArgument("SDNotify policy healthy requires a healthcheck to be set")
     if config["network"] in ("bridge", "private", "default"):
         # Bridge networking comes with the networks issue; until then a private netns with loopback only.
         config["network"] = "none" if rt.rootless else "private"

@@ -16,15 +16,12 @@ from berth.engine.create import merge_env
 from berth.engine.options import ExecOptions
 from berth.engine.runtime import Runtime
 from berth.errors import FailedPrecondition
-from berth.oci.runtime import _last_error, classify_start_error
+from berth.oci.runtime import _last_error, classify_start_error, runtime_env
 
 
-def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
+def build_process(rt: Runtime, c: Container, opts: ExecOptions) -> dict:
     from berth.oci.spec import resolve_user
 
-    c = rt.reload(c)
-    if not c.status.can_exec():
-        raise FailedPrecondition("can only create exec sessions on running containers: container state improper")
     with open(os.path.join(rt.bundle(c.id), "config.json")) as f:
         spec = json.load(f)
     proc = spec["process"]
@@ -46,6 +43,36 @@ def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
         caps = ["CAP_" + x for x in ALL_CAPS]
         proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
     _check_command(c.state["pid"], proc)
+    return proc
+
+
+def exec_capture(rt: Runtime, c: Container, argv: list[str], timeout: float) -> tuple[int, str]:
+    """Run argv in the container, stdout and stderr together; (exit code, output)."""
+    from berth.errors import BerthError
+
+    try:
+        proc = build_process(rt, c, ExecOptions(command=argv))
+    except BerthError as e:
+        return e.exit_code, e.message
+    pfile = os.path.join(rt.rundir(c.id), f"exec-{os.urandom(6).hex()}.json")
+    with open(pfile, "w") as f:
+        json.dump(proc, f)
+    try:
+        r = subprocess.run(rt.oci.exec_argv(c.id, pfile, tty=False, detach=False), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                           env=runtime_env())
+        return r.returncode, r.stdout.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        return 1, f"command timed out after {timeout:g}s"
+    finally:
+        os.unlink(pfile)
+
+
+def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
+    c = rt.reload(c)
+    if not c.status.can_exec():
+        raise FailedPrecondition("can only create exec sessions on running containers: container state improper")
+    proc = build_process(rt, c, opts)
     rd = rt.rundir(c.id)
     os.makedirs(rd, exist_ok=True)
     token = os.urandom(6).hex()
@@ -58,13 +85,14 @@ def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
     try:
         if opts.detach:
             r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, env=runtime_env())
             code = r.returncode
         else:
             old = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
                                                                    signal.SIGQUIT)}
             try:
-                p = subprocess.Popen(argv, stdin=None if opts.interactive or opts.tty else subprocess.DEVNULL)
+                p = subprocess.Popen(argv, stdin=None if opts.interactive or opts.tty else subprocess.DEVNULL,
+                                     env=runtime_env())
                 code = p.wait()
             finally:
                 for s, h in old.items():

@@ -16,7 +16,9 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 def status_text(c: Container, now: float) -> str:
     s = c.status
     if s is Status.RUNNING:
-        return "Up " + human_duration(now - c.state.get("started_at", now))
+        health = (c.state.get("health") or {}).get("Status")
+        up = "Up " + human_duration(now - c.state.get("started_at", now))
+        return f"{up} ({health})" if health else up
     if s is Status.PAUSED:
         return "Paused"
     if s in (Status.STOPPED, Status.EXITED):
@@ -119,7 +121,7 @@ def container_inspect(rt: Runtime, c: Container) -> dict:
             "Error": st.get("error", ""),
             "StartedAt": rfc3339(st["started_at"]) if st.get("started_at") else ZERO_TIME,
             "FinishedAt": rfc3339(st["finished_at"]) if st.get("finished_at") and exited else ZERO_TIME,
-            "Health": {"Status": "", "FailingStreak": 0, "Log": None},
+            "Health": st.get("health") or {"Status": "", "FailingStreak": 0, "Log": None},
             "CheckpointedAt": ZERO_TIME,
             "RestoredAt": ZERO_TIME,
         },
@@ -182,7 +184,9 @@ def container_inspect(rt: Runtime, c: Container) -> dict:
             "Umask": "0022",
             "Timeout": 0,
             "Passwd": True,
-            "sdNotifyMode": "container",
+            "sdNotifyMode": cfg.get("sdnotify", "container"),
+            "Healthcheck": _healthcheck_doc(cfg.get("healthcheck")),
+            "HealthcheckOnFailureAction": (cfg.get("healthcheck") or {}).get("OnFailure", "none"),
         },
         "HostConfig": {
             "Binds": [],
@@ -220,6 +224,15 @@ def container_inspect(rt: Runtime, c: Container) -> dict:
                          "Hard": int(u.split("=")[1].split(":")[-1])} for u in cfg.get("ulimits", [])],
         },
     }
+
+
+def _healthcheck_doc(hc: dict | None) -> dict | None:
+    if not hc:
+        return None
+    ns = 1_000_000_000
+    return {"Test": hc["Test"], "StartPeriod": int(hc.get("StartPeriod", 0) * ns),
+            "Interval": int(hc.get("Interval", 0) * ns), "Timeout": int(hc.get("Timeout", 0) * ns),
+            "Retries": hc.get("Retries", 3)}
 
 
 def image_list_entry(img, containers: int) -> dict:

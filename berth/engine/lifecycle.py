@@ -102,6 +102,12 @@ def init(rt: Runtime, c: Container) -> None:
         spec = build_spec(c.config, inputs)
         bundle = rt.bundle(c.id)
         os.makedirs(bundle, exist_ok=True)
+        if c.config.get("sdnotify") == "container" and os.environ.get("NOTIFY_SOCKET"):
+            # conmon creates <bundle>/notify/notify.sock and relays what the container says to systemd
+            os.makedirs(os.path.join(bundle, "notify"), exist_ok=True)
+            spec["mounts"].append({"destination": "/run/notify", "type": "bind",
+                                   "source": os.path.join(bundle, "notify"), "options": ["bind", "rprivate"]})
+            spec["process"]["env"].append("NOTIFY_SOCKET=/run/notify/notify.sock")
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
         rd = rt.rundir(c.id)
@@ -121,7 +127,8 @@ def init(rt: Runtime, c: Container) -> None:
             log_driver=c.config.get("log_driver", "k8s-file"), log_path=os.path.join(bundle, "ctr.log"),
             oci_log=os.path.join(rd, "oci-log"), tty=bool(c.config.get("tty")),
             stdin=bool(c.config.get("interactive")), exit_command=exit_command(rt, c.id),
-            log_level="debug" if rt.opts.log_level == "debug" else "error")
+            log_level="debug" if rt.opts.log_level == "debug" else "error",
+            sdnotify_socket=os.environ.get("NOTIFY_SOCKET", "") if c.config.get("sdnotify") == "container" else "")
         pid, conmon_pid = conmon.launch(conmon.find_conmon(), rt.oci, launch)
     except BaseException as e:
         rt.oci.delete(c.id)
@@ -167,11 +174,41 @@ def _start_locked(rt: Runtime, c: Container, before_start: Callable[[Container],
     c.state["started_at"] = time.time()
     c.state["finished_at"] = 0.0
     c.state["exit_code"] = 0
+    if c.config.get("healthcheck"):
+        from berth.engine import health
+
+        c.state["health"] = health.initial_state()
+        c.state["health_pid"] = health.start_scheduler(rt, c)
     rt.save(c)
+    if c.config.get("sdnotify") == "conmon":
+        sd_notify(f"MAINPID={c.state.get('conmon_pid', 0)}\nREADY=1")
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd (NOTIFY_SOCKET) the unit's state; nothing to do outside a notify unit."""
+    import socket
+
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    if path.startswith("@"):
+        path = "\0" + path[1:]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.connect(path)
+        s.send(message.encode())
+    except OSError:
+        pass
+    finally:
+        s.close()
 
 
 def cleanup_storage(rt: Runtime, c: Container) -> None:
     """Unmount and delete the runtime's record: Stopped -> Exited."""
+    if c.state.get("health_pid"):
+        from berth.engine.health import stop_scheduler
+
+        stop_scheduler(c)
     if rt.oci.has(c.id):
         rt.oci.delete(c.id)
     rt.layers.unmount_container(c.id)

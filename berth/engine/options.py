@@ -44,6 +44,8 @@ class CreateOptions:
     pull: str = "missing"
     create_command: list[str] = field(default_factory=list)
     sig_proxy: bool = True
+    sdnotify: str = "container"
+    healthcheck: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -51,7 +51,8 @@ class OCIRuntime:
         return ["--root", self.state_root]
 
     def _run(self, *args: str, cid: str = "", check: bool = True) -> subprocess.CompletedProcess:
-        r = subprocess.run(self._argv(*args), stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        r = subprocess.run(self._argv(*args), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           env=runtime_env())
         if check and r.returncode != 0:
             raise self.error(r.stderr, cid)
         return r
@@ -141,6 +142,11 @@ class OCIRuntime:
             return r.stdout.splitlines()[0] if r.stdout else ""
         except OSError:
             return ""
+
+
+def runtime_env() -> dict[str, str]:
+    """Our environment minus NOTIFY_SOCKET: with it set, runc sets up sd-notify itself."""
+    return {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
 
 
 def _process_matches(pid: int, start: object) -> bool:

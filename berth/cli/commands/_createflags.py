@@ -55,6 +55,15 @@ def add_create_flags(p: argparse.ArgumentParser, run: bool) -> None:
     a("--pull", default="missing", choices=["always", "missing", "never", "newer"],
       help="Pull image policy")
     a("--sig-proxy", default="true", help="Proxy received signals to the process")
+    a("--sdnotify", default="container", choices=["container", "conmon", "ignore", "healthy"],
+      help="control sd-notify behavior")
+    a("--health-cmd", default="", help="set a healthcheck command for the container ('none' disables the existing healthcheck)")
+    a("--health-interval", default="30s", help="set an interval for the healthcheck (a value of disable results in no automatic timer setup)")
+    a("--health-retries", default="3", help="the number of retries allowed before a healthcheck is considered to be unhealthy")
+    a("--health-start-period", default="0s", help="the initialization time needed for a container to bootstrap")
+    a("--health-timeout", default="30s", help="the maximum time allowed to complete the healthcheck before an interval is considered failed")
+    a("--health-on-failure", default="none", help="action to take once the container turns unhealthy")
+    a("--no-healthcheck", action="store_true", help="Disable healthchecks on container")
     if run:
         a("-d", "--detach", action="store_true", help="Run container in background and print container ID")
         a("--detach-keys", default="ctrl-p,ctrl-q", help="Override the key sequence for detaching a container")
@@ -130,4 +139,18 @@ def to_options(args: argparse.Namespace) -> CreateOptions:
         privileged=args.privileged, security_opt=args.security_opt, memory=memory, cpus=cpus,
         pids_limit=pids, restart=args.restart, log_driver=args.log_driver, pull=args.pull,
         create_command=["berth", *sys.argv[1:]], sig_proxy=_bool(args.sig_proxy, "--sig-proxy"),
+        sdnotify=args.sdnotify, healthcheck=_health(args),
     )
+
+
+def _health(args: argparse.Namespace) -> dict | None:
+    from berth.engine.health import health_config
+
+    if args.no_healthcheck or not args.health_cmd:
+        return None
+    try:
+        retries = int(args.health_retries)
+    except ValueError:
+        raise InvalidArgument(f'invalid argument "{args.health_retries}" for "--health-retries" flag') from None
+    return health_config(args.health_cmd, args.health_interval, retries, args.health_start_period,
+                         args.health_timeout, args.health_on_failure)

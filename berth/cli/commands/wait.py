@@ -41,5 +41,26 @@ def run(args: argparse.Namespace) -> int:
                 print(-1)
                 continue
             raise
+        if any(cnd in ("healthy", "unhealthy") for cnd in conds):
+            print(_wait_health(rt, c, conds))
+            continue
         print(lifecycle.wait(rt, c, conds))
     return 0
+
+
+def _wait_health(rt, c, conds: tuple[str, ...]) -> int:
+    import time
+
+    from berth.errors import FailedPrecondition
+
+    if not c.config.get("healthcheck"):
+        raise FailedPrecondition(f"container {c.id} has no healthcheck")
+    delay = 0.05
+    while True:
+        c = rt.reload(c)
+        if (c.state.get("health") or {}).get("Status") in conds and c.status.is_alive():
+            return c.state.get("exit_code", 0)
+        if not c.status.is_alive() and "stopped" not in conds:
+            return c.state.get("exit_code", 0)
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
