@@ -58,6 +58,8 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "list": COMMANDS["images"], "ls": COMMANDS["images"], "prune": ("image_prune", "Remove unused images"),
         "rm": COMMANDS["rmi"], "tag": COMMANDS["tag"], "untag": COMMANDS["untag"],
     },
+    "network": {v: ("network", f"network {v}") for v in
+                ("create", "ls", "list", "inspect", "rm", "prune", "exists", "connect", "disconnect")},
     "system": {
         "info": COMMANDS["info"], "prune": ("system_prune", "Remove unused data"),
         "reset": ("system_reset", "Reset berth storage"),
@@ -77,7 +79,8 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         if message.startswith("unrecognized arguments: "):
             message = "unknown flag: " + message.split(": ", 1)[1].split()[0]
-        sys.stderr.write(f"Error: {message}\nSee '{self.prog} --help'\n")
+        prog = getattr(self, "leaf_prog", self.prog)  # the command's own help, as Podman points to
+        sys.stderr.write(f"Error: {message}\nSee '{prog} --help'\n")
         raise SystemExit(125)
 
 
@@ -154,6 +157,7 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, str]:
     leaf.add_argument(*(["--help"] if "-h" in leaf._option_string_actions else ["-h", "--help"]),
                       action="help", help="Help for this command")
     leaf.set_defaults(_handler=mod.run, _cmd=cmd_key)
+    top.leaf_prog = leaf.prog  # type: ignore[attr-defined]
     return top, cmd_key
 
 

@@ -54,15 +54,24 @@ def merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
 def parse_restart(value: str) -> tuple[str, int]:
     name, _, count = value.partition(":")
     if name not in RESTART_POLICIES:
-        raise InvalidArgument(f'invalid restart policy: "{value}"')
+        raise InvalidArgument(f'"{name}" is not a valid restart policy: invalid argument')
     retries = 0
     if count:
         if name != "on-failure":
             raise InvalidArgument("restart policy retries can only be specified with on-failure restart policy")
         if not count.isdigit():
-            raise InvalidArgument(f'invalid restart policy: "{value}"')
+            raise InvalidArgument(f'parsing restart policy retry count: strconv.Atoi: parsing "{count}": invalid syntax')
         retries = int(count)
     return name, retries
+
+
+def _tmpfs(opts: CreateOptions) -> list[str]:
+    """--read-only comes with writable tmpfs on /run, /tmp and /var/tmp, as Podman's --read-only-tmpfs."""
+    out = list(opts.tmpfs)
+    if opts.read_only and getattr(opts, "read_only_tmpfs", True):
+        taken = {t.partition(":")[0].rstrip("/") for t in out}
+        out += [d for d in ("/run", "/tmp", "/var/tmp") if d not in taken]
+    return out
 
 
 def validate(opts: CreateOptions) -> None:
@@ -76,17 +85,56 @@ def validate(opts: CreateOptions) -> None:
         name, _ = parse_restart(opts.restart)
         if opts.remove and name not in ("", "no"):
             raise InvalidArgument("the --rm option conflicts with --restart, when the restartPolicy is not \"\" and \"no\"")
-    if opts.network not in ("", "none", "host", "bridge", "private", "default") \
-            and not opts.network.startswith(("container:", "ns:")):
-        raise InvalidArgument(f'unable to find network with name or ID {opts.network}: network not found')
     for s in opts.security_opt:
         key = s.split("=", 1)[0].split(":", 1)[0]
         if key not in ("no-new-privileges", "seccomp", "label", "apparmor", "mask", "unmask"):
             raise InvalidArgument(f"invalid --security-opt 1: {s!r}")
+    for t in opts.tmpfs:
+        dest = t.partition(":")[0]
+        if not dest.startswith("/"):
+            raise InvalidArgument(f'invalid container path "{dest}", must be an absolute path')
     if opts.cpus < 0:
         raise InvalidArgument("invalid value for --cpus: must be positive")
     if opts.memory and opts.memory < 6 * 1024 * 1024:
         raise InvalidArgument("minimum memory limit allowed is 6MB")
+
+
+def _network_config(rt: Runtime, opts: CreateOptions, config: dict, icfg: dict) -> None:
+    from berth.engine.network import networks_of, parse_network_flag
+    from berth.network.ports import parse_publish
+
+    values = [v for v in opts.networks if v]
+    if not values and rt.rootless:
+        values = ["none"]  # rootless bridge networking (pasta) is not there yet
+    mode, nets = parse_network_flag(values, opts.network_aliases, opts.ip, opts.mac_address)
+    if mode == "bridge":
+        store = networks_of(rt)
+        for name in nets:
+            store.get(name)
+    elif opts.network_aliases or opts.ip or opts.mac_address:
+        raise InvalidArgument("--network-alias, --ip and --mac-address need a bridge network")
+    ports: list[dict] = []
+    for spec in opts.publish:
+        ports += parse_publish(spec)
+    exposed = set(config["exposed_ports"]) | {p if "/" in p else f"{p}/tcp" for p in opts.expose}
+    if opts.publish_all:
+        for p in sorted(exposed):
+            num, _, proto = p.partition("/")
+            if not any(m["container_port"] <= int(num.split("-")[0]) < m["container_port"] + m["range"]
+                       for m in ports):
+                ports += [{"host_ip": "", "container_port": int(num.split("-")[0]), "host_port": 0, "range": 1,
+                           "protocol": proto or "tcp"}]
+    if ports and mode != "bridge":
+        if mode == "host":
+            ports = []  # Podman: published ports are ignored with the host network
+        else:
+            raise InvalidArgument(f"port mappings cannot be used with network mode {mode}")
+    config.update(network=mode, networks=nets if mode == "bridge" else {}, ports=ports,
+                  exposed_ports=sorted(exposed), dns=list(opts.dns), dns_search=list(opts.dns_search),
+                  dns_option=list(opts.dns_option), add_hosts=list(opts.add_hosts), no_hosts=opts.no_hosts)
+    for h in opts.add_hosts:
+        if ":" not in h:
+            raise InvalidArgument(f'invalid IP address in add-host: "{h}"')
 
 
 def create_container(rt: Runtime, opts: CreateOptions) -> Container:
@@ -154,10 +202,10 @@ def create_container(rt: Runtime, opts: CreateOptions) -> Container:
         "workdir": opts.workdir or icfg.get("WorkingDir") or "/",
         "user": opts.user or icfg.get("User") or "", "group_add": list(opts.group_add),
         "hostname": opts.hostname or cid[:12], "labels": labels, "annotations": dict(opts.annotations),
-        "network": opts.network or ("none" if rt.rootless else "bridge"),
+        "network": "none",
         "tty": opts.tty, "interactive": opts.interactive, "stop_signal": stop_signal,
         "stop_timeout": opts.stop_timeout if opts.stop_timeout is not None else rt.conf.stop_timeout,
-        "init": opts.init, "read_only": opts.read_only, "tmpfs": list(opts.tmpfs), "ulimits": list(opts.ulimits),
+        "init": opts.init, "read_only": opts.read_only, "tmpfs": _tmpfs(opts), "ulimits": list(opts.ulimits),
         "cap_add": list(opts.cap_add), "cap_drop": list(opts.cap_drop), "privileged": opts.privileged,
         "no_new_privileges": nnp, "seccomp_profile": "" if seccomp == "unconfined" else seccomp,
         "seccomp_unconfined": seccomp == "unconfined", "security_opt": list(opts.security_opt),
@@ -172,9 +220,7 @@ def create_container(rt: Runtime, opts: CreateOptions) -> Container:
     }
     if opts.sdnotify == "healthy" and not opts.healthcheck:
         raise InvalidArgument("SDNotify policy healthy requires a healthcheck to be set")
-    if config["network"] in ("bridge", "private", "default"):
-        # Bridge networking comes with the networks issue; until then a private netns with loopback only.
-        config["network"] = "none" if rt.rootless else "private"
+    _network_config(rt, opts, config, icfg)
     now = time.time()
     if opts.cidfile and os.path.exists(opts.cidfile):
         raise AlreadyExists(f"container id file exists. Ensure another container is not using it or "

@@ -61,11 +61,11 @@ def ps_entry(rt: Runtime, c: Container, now: float, size: bool = False) -> dict:
         "Mounts": [],
         "Names": [c.name],
         "Namespaces": {},
-        "Networks": [],
+        "Networks": sorted((cfg.get("networks") or {}).keys()),
         "Pid": c.state.get("pid", 0) if c.status.is_alive() else 0,
         "Pod": "",
         "PodName": "",
-        "Ports": None,
+        "Ports": _ps_ports(c) or None,
         "Restarts": c.state.get("restart_count", 0),
         "Size": None,
         "StartedAt": int(c.state.get("started_at") or -62135596800),
@@ -150,12 +150,7 @@ def container_inspect(rt: Runtime, c: Container) -> dict:
         "GraphDriver": graph,
         "Mounts": [],
         "Dependencies": [],
-        "NetworkSettings": {
-            "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "Bridge": "",
-            "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {}, "SandboxKey": "",
-        },
+        "NetworkSettings": network_settings(c),
         "Namespace": "",
         "IsInfra": False,
         "IsService": False,
@@ -195,8 +190,8 @@ def container_inspect(rt: Runtime, c: Container) -> dict:
             "ContainerIDFile": cfg.get("cidfile", ""),
             "LogConfig": {"Type": cfg.get("log_driver", "k8s-file"),
                           "Config": None, "Path": os.path.join(bundle, "ctr.log"), "Tag": "", "Size": "0B"},
-            "NetworkMode": {"none": "none", "host": "host", "private": "bridge"}.get(net, net),
-            "PortBindings": {},
+            "NetworkMode": net,
+            "PortBindings": _port_bindings(cfg.get("ports") or []),
             "RestartPolicy": {"Name": cfg.get("restart_policy", ""),
                               "MaximumRetryCount": cfg.get("restart_retries", 0)},
             "AutoRemove": bool(cfg.get("auto_remove")),
@@ -204,11 +199,13 @@ def container_inspect(rt: Runtime, c: Container) -> dict:
             "VolumesFrom": None,
             "CapAdd": [("CAP_" + x.upper().removeprefix("CAP_")) for x in cfg.get("cap_add", [])],
             "CapDrop": [("CAP_" + x.upper().removeprefix("CAP_")) for x in cfg.get("cap_drop", [])],
-            "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": [],
+            "Dns": cfg.get("dns") or [], "DnsOptions": cfg.get("dns_option") or [],
+            "DnsSearch": cfg.get("dns_search") or [], "ExtraHosts": cfg.get("add_hosts") or [],
             "GroupAdd": cfg.get("group_add", []),
             "IpcMode": "shareable", "Cgroup": "", "Cgroups": "default", "Links": None, "OomScoreAdj": 0,
             "PidMode": "private",
             "Privileged": bool(cfg.get("privileged")),
+            "Init": bool(cfg.get("init")),
             "PublishAllPorts": False,
             "ReadonlyRootfs": bool(cfg.get("read_only")),
             "SecurityOpt": cfg.get("security_opt", []),
@@ -224,6 +221,53 @@ def container_inspect(rt: Runtime, c: Container) -> dict:
                          "Hard": int(u.split("=")[1].split(":")[-1])} for u in cfg.get("ulimits", [])],
         },
     }
+
+
+def _ps_ports(c: Container) -> list[dict]:
+    ports = c.state.get("ports") if c.status.is_alive() else None
+    return [{"host_ip": p["host_ip"], "container_port": p["container_port"], "host_port": p["host_port"],
+             "range": p["range"], "protocol": p["protocol"]} for p in (ports or c.config.get("ports") or [])]
+
+
+def _port_bindings(ports: list[dict]) -> dict:
+    out: dict = {}
+    for p in ports:
+        for k in range(p["range"]):
+            host = str(p["host_port"] + k) if p["host_port"] else ""
+            out.setdefault(f"{p['container_port'] + k}/{p['protocol']}", []).append(
+                {"HostIp": p["host_ip"], "HostPort": host})
+    return out
+
+
+def network_settings(c: Container) -> dict:
+    from berth.engine.network import primary_ip
+
+    ip, gw, plen, mac = primary_ip(c)
+    alive = c.status.is_alive()
+    nets = {}
+    payload = c.state.get("network_payload") or {}
+    status = c.state.get("network_status") or {}
+    for name, opts in (c.config.get("networks") or {}).items():
+        entry = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                 "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "",
+                 "NetworkID": (payload.get("network_info") or {}).get(name, {}).get("id", name),
+                 "DriverOpts": None, "IPAMConfig": None, "Links": None,
+                 "Aliases": [c.id[:12]] + list(opts.get("aliases") or [])}
+        for iface in ((status.get(name) or {}).get("interfaces") or {}).values() if alive else []:
+            for sub in iface.get("subnets") or []:
+                a, _, pl = sub.get("ipnet", "").partition("/")
+                entry.update(IPAddress=a, IPPrefixLen=int(pl or 0), Gateway=sub.get("gateway", ""),
+                             MacAddress=iface.get("mac_address", ""))
+        nets[name] = entry
+    doc = {"EndpointID": "", "Gateway": gw if alive else "", "IPAddress": ip if alive else "",
+           "IPPrefixLen": plen if alive else 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+           "GlobalIPv6PrefixLen": 0, "MacAddress": mac if alive else "", "Bridge": "", "SandboxID": "",
+           "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+           "Ports": _port_bindings(_ps_ports(c)) if alive else {},
+           "SandboxKey": c.state.get("netns", "") if alive else ""}
+    if nets:
+        doc["Networks"] = nets
+    return doc
 
 
 def _healthcheck_doc(hc: dict | None) -> dict | None:

@@ -27,34 +27,24 @@ def _write(path: str, data: str) -> None:
 
 
 def _etc_files(rt: Runtime, c: Container) -> tuple[str, str, str, str]:
+    from berth.engine.network import hosts_and_resolv
+
     rd = rt.rundir(c.id)
     os.makedirs(rd, exist_ok=True)
     cfg = c.config
-    host = cfg["hostname"]
-    net = cfg.get("network")
-    if net == "host":
-        try:
-            with open("/etc/hosts") as f:
-                hosts = f.read()
-        except OSError:
-            hosts = ""
-        if hosts and not hosts.endswith("\n"):
-            hosts += "\n"
+    if cfg.get("network", "").startswith("container:"):
+        # joined containers share the owner's view of the network
+        other = rt.lookup(cfg["network"].split(":", 1)[1])
+        ord_ = rt.rundir(other.id)
+        hosts_path, resolv_path = os.path.join(ord_, "hosts"), os.path.join(ord_, "resolv.conf")
     else:
-        hosts = ("127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n"
-                 "::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n")
-    names = host if host == c.name else f"{host} {c.name}"
-    hosts += f"127.0.1.1\t{names}\n" if net != "host" else ""
-    paths = (os.path.join(rd, "hosts"), os.path.join(rd, "hostname"), os.path.join(rd, "resolv.conf"),
+        hosts, resolv = hosts_and_resolv(rt, c)
+        hosts_path, resolv_path = os.path.join(rd, "hosts"), os.path.join(rd, "resolv.conf")
+        _write(hosts_path, hosts)
+        _write(resolv_path, resolv)
+    paths = (hosts_path if not cfg.get("no_hosts") else "", os.path.join(rd, "hostname"), resolv_path,
              os.path.join(rd, ".containerenv"))
-    _write(paths[0], hosts)
-    _write(paths[1], host + "\n")
-    try:
-        with open("/etc/resolv.conf") as f:
-            resolv = f.read()
-    except OSError:
-        resolv = ""
-    _write(paths[2], resolv)
+    _write(paths[1], cfg["hostname"] + "\n")
     _write(paths[3], f'engine="berth-{_version()}"\nname="{c.name}"\nid="{c.id}"\n'
                      f'image="{cfg.get("image_name", "")}"\nimageid="{c.image_id}"\n'
                      f'rootless={1 if rt.rootless else 0}\n')
@@ -89,16 +79,20 @@ def init(rt: Runtime, c: Container) -> None:
 
     if c.status is Status.STOPPED:
         cleanup_storage(rt, c)
+    from berth.engine import network
+
     rootfs = rt.layers.mount_container(c.id)
     c.state["mounted"] = True
+    socks: list = []
     try:
+        netns_path, socks = network.setup(rt, c)
         hosts, hostname, resolv, cenv = _etc_files(rt, c)
         seccomp = next((p for p in SECCOMP_PATHS if os.path.exists(p)), "")
         inputs = SpecInputs(rootfs=rootfs, hosts_path=hosts, hostname_path=hostname, resolv_path=resolv,
                             containerenv_path=cenv, default_caps=rt.conf.default_capabilities,
                             default_ulimits=rt.conf.default_ulimits, default_sysctls=rt.conf.default_sysctls,
                             seccomp_path=seccomp, init_path=_init_path(rt) if c.config.get("init") else "",
-                            cgroups=not rt.rootless, rootless=rt.rootless)
+                            cgroups=not rt.rootless, rootless=rt.rootless, netns_path=netns_path)
         spec = build_spec(c.config, inputs)
         bundle = rt.bundle(c.id)
         os.makedirs(bundle, exist_ok=True)
@@ -128,15 +122,20 @@ def init(rt: Runtime, c: Container) -> None:
             oci_log=os.path.join(rd, "oci-log"), tty=bool(c.config.get("tty")),
             stdin=bool(c.config.get("interactive")), exit_command=exit_command(rt, c.id),
             log_level="debug" if rt.opts.log_level == "debug" else "error",
-            sdnotify_socket=os.environ.get("NOTIFY_SOCKET", "") if c.config.get("sdnotify") == "container" else "")
+            sdnotify_socket=os.environ.get("NOTIFY_SOCKET", "") if c.config.get("sdnotify") == "container" else "",
+            pass_fds=[s.fileno() for s in socks])  # conmon holds the published ports while the container runs
         pid, conmon_pid = conmon.launch(conmon.find_conmon(), rt.oci, launch)
     except BaseException as e:
         rt.oci.delete(c.id)
+        network.teardown(rt, c)
         rt.layers.unmount_container(c.id)
         c.state["mounted"] = False
         c.state["error"] = str(e)
         rt.save(c)
         raise
+    finally:
+        for sock in socks:
+            sock.close()
     c.state.update(pid=pid, conmon_pid=conmon_pid, error="", stopped_by_user=False)
     c.status = Status.CREATED
     c.state["initialized"] = True
@@ -211,6 +210,10 @@ def cleanup_storage(rt: Runtime, c: Container) -> None:
         stop_scheduler(c)
     if rt.oci.has(c.id):
         rt.oci.delete(c.id)
+    if c.state.get("netns"):
+        from berth.engine import network
+
+        network.teardown(rt, c)
     rt.layers.unmount_container(c.id)
     c.state["mounted"] = False
     c.state["initialized"] = False
@@ -383,6 +386,10 @@ def _remove_locked(rt: Runtime, c: Container) -> None:
     rt.save(c)
     if rt.oci.has(c.id):
         rt.oci.delete(c.id)
+    if c.state.get("netns"):
+        from berth.engine import network
+
+        network.teardown(rt, c)
     rt.layers.remove_container_layer(c.id)
     shutil.rmtree(os.path.dirname(rt.bundle(c.id)), ignore_errors=True)
     shutil.rmtree(rt.rundir(c.id), ignore_errors=True)

@@ -19,7 +19,18 @@ class CreateOptions:
     hostname: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
-    network: str = ""                        # "", "none", "host", later bridge / named networks
+    networks: list[str] = field(default_factory=list)   # --network values: none, host, NAME[:opts], ...
+    network_aliases: list[str] = field(default_factory=list)
+    ip: str = ""
+    mac_address: str = ""
+    publish: list[str] = field(default_factory=list)
+    publish_all: bool = False
+    expose: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_option: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)
+    no_hosts: bool = False
     interactive: bool = False
     tty: bool = False
     detach: bool = False
@@ -30,6 +41,7 @@ class CreateOptions:
     stop_timeout: int | None = None
     init: bool = False
     read_only: bool = False
+    read_only_tmpfs: bool = True             # --read-only also mounts tmpfs on /run, /tmp, /var/tmp
     tmpfs: list[str] = field(default_factory=list)
     ulimits: list[str] = field(default_factory=list)
     cap_add: list[str] = field(default_factory=list)

@@ -79,8 +79,7 @@ def import_rootfs(store: ImageStore, stream: BinaryIO, names: list[str], changes
     run_cfg: dict = {"Env": [DEFAULT_PATH]}
     apply_changes(run_cfg, changes)
     history = {"created": created, "created_by": f"/bin/sh -c #(nop) ADD file:{diff_id[7:]} in / "}
-    if message:
-        history["comment"] = message
+    history["comment"] = message or "imported from tarball"  # Podman's default comment
     config = {
         "created": created,
         "architecture": host_arch(),

@@ -141,9 +141,14 @@ class Member:
 
 
 class TarScanner:
-    def __init__(self, on_member: Callable[[Member], bool], sink: Callable[[memoryview], None]) -> None:
+    def __init__(self, on_member: Callable[[Member], bool], sink: Callable[[memoryview], None],
+                 record: Callable[[memoryview, Member], None] | None = None) -> None:
         self._on_member = on_member
         self._sink = sink
+        # `record` sees each member's raw header blocks (extension headers included) before
+        # on_member: the tar-split recorder keeps them so the exact stream can be rebuilt.
+        self._record = record
+        self.end_offset = -1  # stream offset of the end-of-archive block, once seen
         self._tail = b""  # unprocessed bytes (partial header or incomplete extension headers)
         self._abs = 0  # stream offset of _tail[0]
         self._skip = 0  # data bytes of the current member still to come
@@ -191,6 +196,7 @@ class TarScanner:
                 if group >= 0:
                     raise UnsafeArchive(f"extension header without a member {where}")
                 self.done = True
+                self.end_offset = self._abs + pos
                 break
             if not checksum_ok(block):
                 raise UnsafeArchive(f"corrupt tar header (bad checksum) {where}")
@@ -219,6 +225,8 @@ class TarScanner:
             member = self._member(block, typ, size)
             group = -1
             pos += BLOCK
+            if self._record is not None:
+                self._record(mv[mstart:pos], member)
             self._mv, self._fwd, self._mstart = mv, fwd, mstart
             keep = self._on_member(member)
             fwd = self._fwd

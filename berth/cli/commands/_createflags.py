@@ -31,7 +31,18 @@ def add_create_flags(p: argparse.ArgumentParser, run: bool) -> None:
     a("-h", "--hostname", default="", help="Set container hostname")
     a("-l", "--label", action="append", default=[], help="Set metadata on container")
     a("--annotation", action="append", default=[], help="Add annotations to container (key=value)")
-    a("--network", "--net", default="", help="Connect a container to a network (none, host)")
+    a("--network", "--net", action="append", default=[], help="Connect a container to a network")
+    a("--network-alias", action="append", default=[], help="Add network-scoped alias for the container")
+    a("--ip", default="", help="Specify a static IPv4 address for the container")
+    a("--mac-address", default="", help="Container MAC address (e.g. 92:d0:c6:0a:29:33)")
+    a("-p", "--publish", action="append", default=[], help="Publish a container's port, or a range of ports, to the host")
+    a("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports on the host interface")
+    a("--expose", action="append", default=[], help="Expose a port or a range of ports")
+    a("--dns", action="append", default=[], help="Set custom DNS servers")
+    a("--dns-search", action="append", default=[], help="Set custom DNS search domains")
+    a("--dns-option", "--dns-opt", action="append", default=[], help="Set custom DNS options")
+    a("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping (host:ip)")
+    a("--no-hosts", action="store_true", help="Do not create /etc/hosts within the container")
     a("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
     a("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY for container")
     a("--rm", action="store_true", help="Remove container (and pod if created) after exit")
@@ -41,6 +52,8 @@ def add_create_flags(p: argparse.ArgumentParser, run: bool) -> None:
     a("--stop-timeout", default=None, help="Timeout (in seconds) to stop a container")
     a("--init", action="store_true", help="Run an init binary inside the container that forwards signals")
     a("--read-only", action="store_true", help="Make containers root filesystem read-only")
+    a("--read-only-tmpfs", default="true", help="When running --read-only containers mount read-write tmpfs on "
+      "/dev, /dev/shm, /run, /tmp and /var/tmp")
     a("--tmpfs", action="append", default=[], help="Mount a temporary filesystem (tmpfs) into a container")
     a("--ulimit", action="append", default=[], help="Ulimit options")
     a("--cap-add", action="append", default=[], help="Add capabilities to the container")
@@ -132,9 +145,13 @@ def to_options(args: argparse.Namespace) -> CreateOptions:
         image=args.image, command=command, name=args.name, entrypoint=entrypoint, env=args.env,
         env_files=args.env_file, workdir=args.workdir, user=args.user, group_add=args.group_add,
         hostname=args.hostname, labels=_kv(args.label, "label"), annotations=_kv(args.annotation, "annotation"),
-        network=args.network, interactive=args.interactive, tty=args.tty,
+        networks=args.network, network_aliases=args.network_alias, ip=args.ip, mac_address=args.mac_address,
+        publish=args.publish, publish_all=args.publish_all, expose=args.expose, dns=args.dns,
+        dns_search=args.dns_search, dns_option=args.dns_option, add_hosts=args.add_host, no_hosts=args.no_hosts,
+        interactive=args.interactive, tty=args.tty,
         detach=getattr(args, "detach", False), remove=args.rm, replace=args.replace, cidfile=args.cidfile,
         stop_signal=args.stop_signal, stop_timeout=stop_timeout, init=args.init, read_only=args.read_only,
+        read_only_tmpfs=_bool(args.read_only_tmpfs, "--read-only-tmpfs"),
         tmpfs=args.tmpfs, ulimits=args.ulimit, cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, security_opt=args.security_opt, memory=memory, cpus=cpus,
         pids_limit=pids, restart=args.restart, log_driver=args.log_driver, pull=args.pull,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from berth.errors import ContainerExit, InvalidArgument
+from berth.errors import ContainerExit, FailedPrecondition, InvalidArgument
 
 
 def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
@@ -35,16 +36,26 @@ def run(args: argparse.Namespace) -> int:
         ref = rt.latest().id
     if command and command[0] == "--":
         command = command[1:]
-    if not command:
+    if not ref:
         raise InvalidArgument("exec requires the name or ID of a container or the --latest flag")
     env = []
     for f in args.env_file:
         env += _read_env_file(f)
     env += args.env
     c = rt.lookup(ref)
-    code = exec_in(rt, c, ExecOptions(command=command, interactive=args.interactive, tty=args.tty,
-                                      detach=args.detach, env=env, user=args.user, workdir=args.workdir,
-                                      privileged=args.privileged))
+    # Podman (2.0 and later) exits 255, not 125, when the exec session itself cannot be made:
+    # an empty command or a container that is not running.  Scripts test for 255.
+    if not command:
+        sys.stderr.write("Error: must provide a non-empty command to start an exec session: invalid argument\n")
+        return 255
+    try:
+        code = exec_in(rt, c, ExecOptions(command=command, interactive=args.interactive, tty=args.tty,
+                                          detach=args.detach, env=env, user=args.user, workdir=args.workdir,
+                                          privileged=args.privileged))
+    except FailedPrecondition as e:
+        sys.stdout.flush()
+        sys.stderr.write(f"Error: {e.message}\n")
+        return 255
     if args.detach:
         print(c.id)
         return 0

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         docs.append(doc)
     if args.format and args.format != "json":
-        template_each(docs, args.format)
+        template_each([_template_view(d) for d in docs], args.format)
     else:
         print_json(docs)
     if errors:
@@ -64,3 +64,17 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"Error: {e}\n")
         raise BerthError(errors[-1])
     return 0
+
+
+def _template_view(doc: dict) -> dict:
+    """An image's Config is Go's v1.ImageConfig for templates: every field exists, even unset
+    ({{.Config.Cmd}} prints [] rather than failing), while the JSON keeps Podman's omitempty."""
+    from berth.cli.format.gotemplate import GoMap
+
+    cfg = doc.get("Config")
+    if "RootFS" not in doc or not isinstance(cfg, dict):
+        return doc
+    full = {"User": "", "ExposedPorts": GoMap(), "Env": [], "Entrypoint": [], "Cmd": [], "Volumes": GoMap(),
+            "WorkingDir": "", "Labels": GoMap(), "StopSignal": "", "ArgsEscaped": False}
+    full.update({k: v for k, v in cfg.items() if v is not None})
+    return {**doc, "Config": full}

@@ -22,11 +22,38 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
 def _ts(stamp: str) -> float:
     from datetime import datetime
 
-    head, _, frac = stamp.partition(".")
-    digits = "".join(ch for ch in frac if ch.isdigit())
-    zone = frac[len(digits):] or "+00:00"
+    head, digits, zone = _split_stamp(stamp)
     dt = datetime.fromisoformat(f"{head}{zone.replace('Z', '+00:00')}")
     return dt.timestamp() + (float("0." + digits) if digits else 0.0)
+
+
+def _split_stamp(stamp: str) -> tuple[str, str, str]:
+    """conmon's '2006-01-02T15:04:05.123456789+00:00' -> (date-time, fraction digits, zone)."""
+    head, _, frac = stamp.partition(".")
+    if not frac:
+        head, zone = head[:19], head[19:]
+        return head, "", zone or "+00:00"
+    n = len(frac) - len(frac.lstrip("0123456789"))
+    return head, frac[:n], frac[n:] or "+00:00"
+
+
+def go_stamp(stamp: str) -> str:
+    """The stamp as Podman prints it for --timestamps: Go's RFC3339Nano (trailing zeros cut, Z for UTC)."""
+    head, digits, zone = _split_stamp(stamp)
+    digits = digits.rstrip("0")
+    zone = "Z" if zone in ("Z", "+00:00", "-00:00") else zone
+    return f"{head}.{digits}{zone}" if digits else f"{head}{zone}"
+
+
+def _parse_until(value: str) -> float:
+    """Podman's ParseInputTime(until, since=false): a duration counts forward from now."""
+    from berth.errors import InvalidArgument
+    from berth.util.timefmt import parse_duration, parse_time
+
+    try:
+        return time.time() + parse_duration(value.strip())
+    except InvalidArgument:
+        return parse_time(value)
 
 
 def parse_line(line: str) -> tuple[str, str, str, str] | None:
@@ -42,7 +69,7 @@ def emit(entries: list[tuple[str, str, str, str]], args, prefix: str, out, err) 
     for stamp, stream, tag, msg in entries:
         text = msg + ("\n" if tag == "F" else "")
         if args.timestamps:
-            text = f"{stamp} {text}"
+            text = f"{go_stamp(stamp)} {text}"
         if prefix:
             text = f"{prefix} {text}"
         (err if stream == "stderr" else out).write(text)
@@ -81,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise InvalidArgument(f'invalid argument "{args.tail}" for "--tail" flag') from None
     since = parse_time(args.since) if args.since else None
-    until = parse_time(args.until) if args.until else None
+    until = _parse_until(args.until) if args.until else None
     ctrs = [rt.lookup(r) for r in refs]
     out, err = sys.stdout, sys.stderr
     for c in ctrs:

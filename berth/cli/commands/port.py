@@ -1,4 +1,4 @@
-"""berth port: published ports (none until networking lands: nothing is published)."""
+"""berth port CONTAINER [PRIVATE_PORT[/PROTO]]."""
 
 from __future__ import annotations
 
@@ -12,20 +12,38 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
 
 
+def _lines(c, want: str | None) -> list[str]:
+    from berth.engine.inspect import _ps_ports
+
+    out = []
+    for pm in _ps_ports(c):
+        for k in range(pm["range"]):
+            key = f"{pm['container_port'] + k}/{pm['protocol']}"
+            if want and want not in (key, str(pm["container_port"] + k)):
+                continue
+            host = f"{pm['host_ip'] or '0.0.0.0'}:{pm['host_port'] + k}"
+            out.append(host if want else f"{key} -> {host}")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.errors import InvalidArgument
 
     rt = engine(args)
     if args.all:
+        for c in rt.containers():
+            if c.status.is_alive():
+                for line in _lines(c, None):
+                    print(f"{c.short_id}\t{line}")
         return 0
     ref = rt.latest().id if args.latest else args.container
     if not ref:
         raise InvalidArgument("you must supply a running container name or id")
     c = rt.lookup(ref)
-    if args.port:
-        raise InvalidArgument(f"failed to find published port \"{args.port}\"")
-    ports = c.config.get("ports") or []
-    for p in ports:
-        print(p)
+    lines = _lines(c, args.port) if c.status.is_alive() else []
+    if args.port and not lines:
+        raise InvalidArgument(f'failed to find published port "{args.port}"')
+    for line in lines:
+        print(line)
     return 0

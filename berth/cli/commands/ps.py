@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         ctrs = ctrs[-1:]
     if args.last >= 0:
         ctrs = ctrs[-args.last:] if args.last else []
-    ctrs.reverse()
+    # no reverse: Podman 4 lists the oldest container first (its default --sort created ascends)
     if args.quiet and not args.format:
         sys.stdout.write("".join((c.id if args.no_trunc else c.id[:12]) + "\n" for c in ctrs))
         return 0
@@ -123,12 +123,13 @@ def run(args: argparse.Namespace) -> int:
             cmd = cmd[:17] + "..."
         row = dict(e)
         row.update(ID=e["Id"] if args.no_trunc else e["Id"][:12], Command=cmd, CreatedHuman=e["CreatedAt"],
-                   RunningFor=e["CreatedAt"], Names=e["Names"][0], Ports="", Labels=e["Labels"] or {},
+                   RunningFor=e["CreatedAt"], Names=e["Names"][0], Ports=_ports(e["Ports"]), Labels=e["Labels"] or {},
                    Networks=",".join(e["Networks"]), Mounts=",".join(e["Mounts"]), CreatedAt=_created_at(e["Created"]))
         if args.size and e["Size"]:
             from berth.util.timefmt import human_size
 
-            row["Size"] = f"{human_size(e['Size']['rwSize'])} (virtual {human_size(e['Size']['rootFsSize'])})"
+            rw, virt = (human_size(e["Size"][k]).replace(" ", "") for k in ("rwSize", "rootFsSize"))
+            row["Size"] = f"{rw} (virtual {virt})"  # no space before the unit here, unlike `images`
         rows.append(row)
     default = DEFAULT + ("\t{{.Size}}" if args.size else "")
     print_rows(rows, args.format, default, HEADERS, noheading=args.noheading)
@@ -139,3 +140,9 @@ def _created_at(ts: int) -> str:
     from berth.util.timefmt import go_time_string
 
     return go_time_string(ts)
+
+
+def _ports(ports: list[dict] | None) -> str:
+    from berth.network.ports import format_ports
+
+    return format_ports(ports or [])

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             remove_image(rt, r, args.force, out)
         except BerthError as e:
-            if args.ignore and "image not known" in e.message:
+            if (args.ignore or args.force) and "image not known" in e.message:  # Podman: -f ignores them too
                 continue
             errors.append(e)
         sys.stdout.write("".join(line + "\n" for line in out))

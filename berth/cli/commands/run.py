@@ -26,18 +26,20 @@ def run(args: argparse.Namespace) -> int:
     c = create_container(rt, opts)
     return start_and_attach(rt, c, detach=opts.detach, interactive=opts.interactive, tty=opts.tty,
                             remove=opts.remove, sig_proxy=opts.sig_proxy,
-                            detach_keys=getattr(args, "detach_keys", "ctrl-p,ctrl-q"), print_id=True)
+                            detach_keys=getattr(args, "detach_keys", "ctrl-p,ctrl-q"), print_id=True,
+                            remove_on_failure=True)
 
 
 def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remove: bool, sig_proxy: bool,
-                     detach_keys: str, print_id: bool) -> int:
+                     detach_keys: str, print_id: bool, remove_on_failure: bool = False) -> int:
+    """remove_on_failure: a `run` whose container cannot start leaves nothing behind (it created it)."""
     from berth.engine import attach, lifecycle
 
     if detach:
         try:
             lifecycle.start(rt, c)
         except BerthError:
-            if remove:
+            if remove or remove_on_failure:
                 lifecycle.remove(rt, c, force=True)
             raise
         if print_id:
@@ -52,7 +54,9 @@ def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remov
     try:
         c = lifecycle.start(rt, c, before_start=connect)
     except BerthError:
-        if remove:
+        if "sock" in holder:
+            holder["sock"].close()
+        if remove or remove_on_failure:
             lifecycle.remove(rt, c, force=True)
         raise
     sock = holder["sock"]

@@ -38,19 +38,26 @@ def run(args: argparse.Namespace) -> int:
         c = targets[0]
         if c.status.is_alive():
             raise BerthError(f"container {c.id} is already running")
-        return start_and_attach(rt, c, detach=False, interactive=args.interactive or c.config.get("interactive", False)
-                                and args.interactive, tty=c.config.get("tty", False),
-                                remove=c.config.get("auto_remove", False),
-                                sig_proxy=args.sig_proxy != "false", detach_keys=args.detach_keys, print_id=False)
+        try:
+            return start_and_attach(rt, c, detach=False,
+                                    interactive=args.interactive or c.config.get("interactive", False)
+                                    and args.interactive, tty=c.config.get("tty", False),
+                                    remove=c.config.get("auto_remove", False),
+                                    sig_proxy=args.sig_proxy != "false", detach_keys=args.detach_keys,
+                                    print_id=False)
+        except BerthError as e:  # Podman: 125, not run's 126/127, whatever kept the container from starting
+            raise BerthError(f"unable to start container {c.id}: {e.message}") from None
     rc = 0
     refs = args.containers if not args.all else [c.id for c in targets]
     for ref, c in zip(refs, targets, strict=True):
         try:
+            was_running = c.status.is_alive()
             lifecycle.start(rt, c)
-            print(ref)
+            if not was_running:  # Podman prints nothing for a container that was already running
+                print(ref)
         except BerthError as e:
             import sys
 
-            sys.stderr.write(f"Error: {e.message}\n")
-            rc = e.exit_code
+            sys.stderr.write(f'Error: unable to start container "{c.id}": {e.message}\n')
+            rc = 125
     return rc

@@ -28,12 +28,25 @@ def run(args: argparse.Namespace) -> int:
             return 0
     rt = engine(args)
     ctrs = prune_containers(rt, args.filter)
-    print("Deleted Containers")
-    for c in ctrs:
-        print(c)
+    if ctrs:  # as Podman: a section only when something was deleted
+        print("Deleted Containers")
+        for c in ctrs:
+            print(c)
+    sizes = {i.id: i.size for i in rt.images.list()}
     imgs = prune_images(rt, args.all)
-    print("Deleted Images")
-    for i in imgs:
-        print(i)
-    print("Total reclaimed space: 0B" if not (ctrs or imgs) else "Total reclaimed space: unknown")
+    if imgs:
+        print("Deleted Images")
+        for i in imgs:
+            print(i)
+    print(f"Total reclaimed space: {_go_human_size(sum(sizes.get(i, 0) for i in imgs))}")
     return 0
+
+
+def _go_human_size(n: float) -> str:
+    """go-units HumanSize: four significant digits, decimal units, no space ('6.424MB')."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    i = 0
+    while n >= 1000 and i < len(units) - 1:
+        n /= 1000.0
+        i += 1
+    return f"{n:.4g}{units[i]}"

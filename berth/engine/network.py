@@ -1,0 +1,211 @@
+"""Container networking: the netns, IPs, netavark setup/teardown, /etc/hosts and resolv.conf.
+
+Modes (config["network"]): bridge (one or more networks, netavark), none (own netns, loopback
+only), host, container:ID (join another container's netns), ns:PATH.  The bridge netns is created
+and owned by berth and torn down in cleanup, which conmon's exit command runs even when the CLI
+was SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from berth.engine.container import Container
+from berth.engine.runtime import Runtime
+from berth.errors import BerthError, InvalidArgument
+
+
+def networks_of(rt: Runtime) -> object:
+    from berth.network.networks import NetworkStore
+
+    return NetworkStore(rt.root, rt.db)
+
+
+def _netavark(rt: Runtime):
+    from berth.network.netavark import Netavark
+
+    return Netavark(os.path.join(rt.runroot, "networks"), rootless=rt.rootless)
+
+
+def parse_network_flag(values: list[str], aliases: list[str], ip: str, mac: str) -> tuple[str, dict]:
+    """--network values → (mode, {network: options}); Podman's name[:ip=..,alias=..,mac=..] form."""
+    mode = "bridge"
+    nets: dict[str, dict] = {}
+    for v in values:
+        for item in v.split(",") if not v.startswith(("container:", "ns:")) and ":" not in v else [v]:
+            if item in ("", "bridge", "default", "private"):
+                nets.setdefault("podman", {})
+                continue
+            if item in ("none", "host") or item.startswith(("container:", "ns:")):
+                if len(values) > 1:
+                    raise InvalidArgument(f"cannot set multiple networks without bridge network mode, "
+                                          f"selected mode {item}: invalid argument")
+                return item, {}
+            name, _, opts = item.partition(":")
+            o: dict = {}
+            for kv in filter(None, opts.split(",")):
+                k, _, val = kv.partition("=")
+                if k == "ip":
+                    o["static_ips"] = [val]
+                elif k == "alias":
+                    o.setdefault("aliases", []).append(val)
+                elif k == "mac":
+                    o["static_mac"] = val
+                elif k == "interface_name":
+                    o["interface_name"] = val
+                else:
+                    raise InvalidArgument(f"unknown bridge network option: {k}")
+            nets[name] = o
+    if not nets:
+        nets["podman"] = {}
+    first = next(iter(nets.values()))
+    if aliases:
+        first.setdefault("aliases", []).extend(aliases)
+    if ip:
+        first["static_ips"] = [ip]
+    if mac:
+        first["static_mac"] = mac
+    return mode, nets
+
+
+def setup(rt: Runtime, c: Container) -> tuple[str, list]:
+    """Prepare the container's network; returns (netns path for the spec or "", reserved sockets)."""
+    mode = c.config.get("network", "none")
+    if mode == "host":
+        return "", []
+    if mode.startswith("ns:"):
+        return mode[3:], []
+    if mode.startswith("container:"):
+        other = rt.lookup(mode.split(":", 1)[1])
+        if not other.status.is_alive():
+            raise InvalidArgument(f"cannot join the network of container {other.name}: it is not running")
+        return f"/proc/{other.state['pid']}/ns/net", []
+    if mode in ("none", "private"):
+        return "", []
+    from berth.network import netns
+    from berth.network.ports import reserve
+
+    store = networks_of(rt)
+    nets = c.config.get("networks") or {"podman": {}}
+    ports = [dict(p) for p in c.config.get("ports") or []]
+    socks = reserve(ports)
+    path = ""
+    allocated: list[str] = []
+    try:
+        path = netns.create(rt.runroot, f"berth-{c.id[:16]}")
+        payload: dict = {"container_id": c.id, "container_name": c.name, "port_mappings": ports,
+                         "networks": {}, "network_info": {}}
+        for i, (name, opts) in enumerate(nets.items()):
+            net = store.get(name)
+            wanted = (opts.get("static_ips") or [""])[0]
+            ip = store.allocate(net, c.id, wanted)
+            allocated.append(name)
+            entry: dict = {"static_ips": [ip], "aliases": list(opts.get("aliases") or []),
+                           "interface_name": opts.get("interface_name") or f"eth{i}"}
+            if opts.get("static_mac"):
+                entry["static_mac"] = opts["static_mac"]
+            payload["networks"][name] = entry
+            payload["network_info"][name] = net
+        status = _netavark(rt).setup(path, payload)
+    except BaseException:
+        for s in socks:
+            s.close()
+        for name in allocated:
+            store.release(c.id, name)
+        if path:
+            try:
+                _netavark(rt).teardown(path, payload)
+            except BerthError:
+                pass
+            netns.remove(path)
+        raise
+    c.state["netns"] = path
+    c.state["network_payload"] = payload
+    c.state["network_status"] = status
+    c.state["ports"] = ports
+    return path, socks
+
+
+def teardown(rt: Runtime, c: Container) -> None:
+    path = c.state.get("netns")
+    payload = c.state.get("network_payload")
+    if not path:
+        return
+    from berth.network import netns
+
+    if payload:
+        try:
+            _netavark(rt).teardown(path, payload)
+        except BerthError as e:
+            import sys
+
+            sys.stderr.write(f"Error: tearing down network of {c.name}: {e}\n")
+    netns.remove(path)
+    networks_of(rt).release(c.id)
+    c.state["netns"] = ""
+    c.state["network_payload"] = None
+
+
+def primary_ip(c: Container) -> tuple[str, str, int, str]:
+    """(ip, gateway, prefix length, mac) of the first interface, for hosts and inspect."""
+    for name in (c.state.get("network_payload") or {}).get("networks", {}):
+        st = (c.state.get("network_status") or {}).get(name) or {}
+        for iface in (st.get("interfaces") or {}).values():
+            for sub in iface.get("subnets") or []:
+                ip, _, plen = sub.get("ipnet", "").partition("/")
+                return ip, sub.get("gateway", ""), int(plen or 0), iface.get("mac_address", "")
+    return "", "", 0, ""
+
+
+def hosts_and_resolv(rt: Runtime, c: Container) -> tuple[str, str]:
+    """The /etc/hosts and /etc/resolv.conf a container gets in its network mode."""
+    cfg = c.config
+    mode = cfg.get("network", "none")
+    host, name = cfg["hostname"], c.name
+    names = host if host == name else f"{host} {name}"
+    if mode == "host":
+        hosts = _read("/etc/hosts")
+        if hosts and not hosts.endswith("\n"):
+            hosts += "\n"
+    else:
+        hosts = ("127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n"
+                 "::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n")
+    ip, gw, _, _ = primary_ip(c)
+    if ip:
+        hosts += f"{ip}\t{names}\n"
+        hosts += f"{gw}\thost.containers.internal host.docker.internal\n"
+    elif mode != "host":
+        hosts += f"127.0.1.1\t{names}\n"
+    for entry in cfg.get("add_hosts") or []:
+        hname, _, addr = entry.partition(":")  # host:ip, the ip may itself hold colons (IPv6)
+        hosts += f"{addr.strip('[]')}\t{hname}\n"
+    resolv_lines = []
+    dns_servers: list[str] = []
+    search: list[str] = []
+    for st in (c.state.get("network_status") or {}).values():
+        dns_servers += st.get("dns_server_ips") or []
+        search += st.get("dns_search_domains") or []
+    host_resolv = _read("/etc/resolv.conf")
+    host_ns = [ln.split()[1] for ln in host_resolv.splitlines() if ln.startswith("nameserver") and len(ln.split()) > 1]
+    host_search = next((ln.split()[1:] for ln in host_resolv.splitlines() if ln.startswith("search")), [])
+    host_opts = next((ln.split()[1:] for ln in host_resolv.splitlines() if ln.startswith("options")), [])
+    if mode not in ("host",):
+        host_ns = [n for n in host_ns if not n.startswith("127.")] or (["8.8.8.8", "8.8.4.4"] if not dns_servers
+                                                                    else [])
+    servers = cfg.get("dns") or (dns_servers + host_ns)
+    searches = cfg.get("dns_search") or (search + host_search)
+    options = cfg.get("dns_option") or host_opts
+    if searches and searches != ["."]:
+        resolv_lines.append("search " + " ".join(searches))
+    resolv_lines += [f"nameserver {s}" for s in servers]
+    if options:
+        resolv_lines.append("options " + " ".join(options))
+    return hosts, "\n".join(resolv_lines) + "\n"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""

@@ -1,0 +1,65 @@
+"""netavark (and through it aardvark-dns): the only module that runs them.
+
+Podman's contract: `netavark --config DIR --rootless BOOL --aardvark-binary PATH setup NETNS`, the
+container's networks as JSON on stdin, the resulting interfaces and addresses as JSON on stdout
+(errors as {"error": ...}).  IP addresses are chosen by the caller (berth's IPAM) and passed as
+static_ips, exactly as Podman does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from berth.errors import BerthError
+
+NETAVARK = ("/usr/lib/podman/netavark", "/usr/libexec/podman/netavark", "/usr/local/lib/podman/netavark",
+            "/usr/local/libexec/podman/netavark")
+AARDVARK = ("/usr/lib/podman/aardvark-dns", "/usr/libexec/podman/aardvark-dns",
+            "/usr/local/lib/podman/aardvark-dns", "/usr/local/libexec/podman/aardvark-dns")
+
+
+class NetworkError(BerthError):
+    pass
+
+
+def _find(paths: tuple[str, ...], name: str) -> str:
+    for p in paths:
+        if os.access(p, os.X_OK):
+            return p
+    raise NetworkError(f"could not find {name}: install it (apt install {name})")
+
+
+class Netavark:
+    def __init__(self, config_dir: str, rootless: bool = False) -> None:
+        self.config_dir = config_dir
+        self.rootless = rootless
+        self.path = _find(NETAVARK, "netavark")
+        self.aardvark = next((p for p in AARDVARK if os.access(p, os.X_OK)), "")
+
+    def _run(self, verb: str, netns: str, payload: dict) -> str:
+        os.makedirs(self.config_dir, exist_ok=True)
+        argv = [self.path, "--config", self.config_dir, "--rootless", "true" if self.rootless else "false"]
+        if self.aardvark:
+            argv += ["--aardvark-binary", self.aardvark]
+        argv += [verb, netns]
+        r = subprocess.run(argv, input=json.dumps(payload), capture_output=True, text=True)
+        if r.returncode != 0:
+            msg = r.stdout.strip() or r.stderr.strip()
+            try:
+                msg = json.loads(msg.splitlines()[-1]).get("error", msg)
+            except (ValueError, IndexError, AttributeError):
+                pass
+            raise NetworkError(f"netavark: {msg}")
+        return r.stdout
+
+    def setup(self, netns: str, payload: dict) -> dict:
+        out = self._run("setup", netns, payload)
+        try:
+            return json.loads(out) if out.strip() else {}
+        except ValueError as e:
+            raise NetworkError(f"netavark: unexpected output: {out[:200]}") from e
+
+    def teardown(self, netns: str, payload: dict) -> None:
+        self._run("teardown", netns, payload)
