@@ -60,6 +60,15 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "network": {v: ("network", f"network {v}") for v in
                 ("create", "ls", "list", "inspect", "rm", "prune", "exists", "connect", "disconnect")},
+    "generate": {
+        "systemd": ("generate", "Generate systemd units"),
+    },
+    "quadlet": {
+        "install": ("quadlet", "Install a quadlet file or quadlet application"),
+        "list": ("quadlet", "List Quadlets"), "ls": ("quadlet", "List Quadlets"),
+        "print": ("quadlet", "Display the contents of a quadlet"),
+        "rm": ("quadlet", "Remove Quadlets"),
+    },
     "system": {
         "info": COMMANDS["info"], "prune": ("system_prune", "Remove unused data"),
         "reset": ("system_reset", "Reset berth storage"),

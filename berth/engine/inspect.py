@@ -284,8 +284,8 @@ def image_list_entry(img, containers: int) -> dict:
     return {
         "Id": img.id,
         "ParentId": "",
-        "RepoTags": names or None,
-        "RepoDigests": [n.rsplit(":", 1)[0] + "@" + d for n in names for d in img.digests] or None,
+        "RepoTags": img.repo_tags() or None,
+        "RepoDigests": img.repo_digests() or None,
         "Size": img.size,
         "SharedSize": 0,
         "VirtualSize": img.size,
@@ -304,8 +304,8 @@ def image_inspect(img) -> dict:
     return {
         "Id": img.id,
         "Digest": img.digest or f"sha256:{img.id}",
-        "RepoTags": img.names,
-        "RepoDigests": [n.rsplit(":", 1)[0] + "@" + d for n in img.names for d in img.digests],
+        "RepoTags": img.repo_tags(),
+        "RepoDigests": img.repo_digests(),
         "Parent": "",
         "Comment": (img.config.get("history") or [{}])[-1].get("comment", ""),
         "Created": rfc3339(img.created),

@@ -91,10 +91,13 @@ def setup(rt: Runtime, c: Container) -> tuple[str, list]:
     socks = reserve(ports)
     path = ""
     allocated: list[str] = []
+    payload: dict = {"container_id": c.id, "container_name": c.name, "port_mappings": ports,
+                     "networks": {}, "network_info": {}}
     try:
+        # recorded before it exists: a CLI killed from here on leaves a state that cleanup can undo
+        c.state.update(netns=netns.path_for(rt.runroot, f"berth-{c.id[:16]}"), network_payload=None)
+        rt.save(c)
         path = netns.create(rt.runroot, f"berth-{c.id[:16]}")
-        payload: dict = {"container_id": c.id, "container_name": c.name, "port_mappings": ports,
-                         "networks": {}, "network_info": {}}
         for i, (name, opts) in enumerate(nets.items()):
             net = store.get(name)
             wanted = (opts.get("static_ips") or [""])[0]
@@ -106,6 +109,8 @@ def setup(rt: Runtime, c: Container) -> tuple[str, list]:
                 entry["static_mac"] = opts["static_mac"]
             payload["networks"][name] = entry
             payload["network_info"][name] = net
+        c.state["network_payload"] = payload
+        rt.save(c)
         status = _netavark(rt).setup(path, payload)
     except BaseException:
         for s in socks:
@@ -118,6 +123,8 @@ def setup(rt: Runtime, c: Container) -> tuple[str, list]:
             except BerthError:
                 pass
             netns.remove(path)
+        c.state.update(netns="", network_payload=None)
+        rt.save(c)
         raise
     c.state["netns"] = path
     c.state["network_payload"] = payload
@@ -137,13 +144,15 @@ def teardown(rt: Runtime, c: Container) -> None:
         try:
             _netavark(rt).teardown(path, payload)
         except BerthError as e:
-            import sys
+            if c.state.get("network_status"):  # a setup that never completed has nothing to undo
+                import sys
 
-            sys.stderr.write(f"Error: tearing down network of {c.name}: {e}\n")
+                sys.stderr.write(f"Error: tearing down network of {c.name}: {e}\n")
     netns.remove(path)
     networks_of(rt).release(c.id)
     c.state["netns"] = ""
     c.state["network_payload"] = None
+    c.state["network_status"] = None
 
 
 def primary_ip(c: Container) -> tuple[str, str, int, str]:

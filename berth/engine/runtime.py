@@ -89,11 +89,19 @@ class Runtime:
                     if c.status in (Status.RUNNING, Status.PAUSED, Status.STOPPED):
                         c.status = Status.EXITED
                         c.state.update(pid=0, conmon_pid=0, finished_at=c.state.get("finished_at") or time.time())
-                    c.state["mounted"] = False
+                    c.state.update(mounted=False, initialized=False, netns="", network_payload=None,
+                                   network_status=None, health_pid=0)
                     for sub in ("overlay", "vfs/dir"):
                         m.umount(os.path.join(self.root, "storage", sub, c.id, "merged"), detach=True)
                     with self.db.write():
                         self.db.save_state(c.id, c.state)
+                import sqlite3
+
+                try:  # addresses die with the namespaces a reboot took away
+                    with self.db.write():
+                        self.db.conn.execute("DELETE FROM ip_allocations")
+                except sqlite3.OperationalError:
+                    pass
             with open(alive, "w"):
                 pass
 

@@ -28,6 +28,7 @@ class Image:
     size: int = 0
     digest: str = ""                 # manifest digest, when the image came with one
     digests: list[str] = field(default_factory=list)
+    manifest_type: str = ""          # media type of the manifest it was pulled or loaded with
 
     @property
     def top_layer(self) -> str | None:
@@ -37,9 +38,24 @@ class Image:
     def run_config(self) -> dict:
         return self.config.get("config") or {}
 
+    def repo_tags(self) -> list[str]:
+        """Names with a tag; an image pulled by digest is named "repo@sha256:..." (as in Podman)."""
+        return [n for n in self.names if "@" not in n]
+
+    def repo_digests(self) -> list[str]:
+        """repo@digest for every repository the image is named in and every manifest digest it has."""
+        out: list[str] = []
+        for n in self.names:
+            repo = repository_of(n)
+            for d in self.digests:
+                if f"{repo}@{d}" not in out:
+                    out.append(f"{repo}@{d}")
+        return out
+
     def to_record(self) -> dict:
         return {"layers": self.layers, "diff_ids": self.diff_ids, "config": self.config,
-                "size": self.size, "digest": self.digest, "digests": self.digests}
+                "size": self.size, "digest": self.digest, "digests": self.digests,
+                "manifest_type": self.manifest_type}
 
     @classmethod
     def from_row(cls, row: tuple, names: list[str]) -> Image:
@@ -47,7 +63,14 @@ class Image:
         d = json.loads(data)
         return cls(id=iid, created=created, names=names, layers=d["layers"], diff_ids=d["diff_ids"],
                    config=d["config"], size=d.get("size", 0), digest=d.get("digest", ""),
-                   digests=d.get("digests", []))
+                   digests=d.get("digests", []), manifest_type=d.get("manifest_type", ""))
+
+
+def repository_of(name: str) -> str:
+    """'reg:5000/a/b:tag' or 'reg/a@sha256:..' -> the repository part."""
+    name = name.partition("@")[0]
+    colon = name.rfind(":")
+    return name[:colon] if colon > name.rfind("/") else name
 
 
 def qualify(name: str) -> str:
@@ -107,9 +130,11 @@ class ImageStore:
         except InvalidArgument:
             return None
         if parsed.digest and not parsed.tag:
+            iid = self.db.image_by_name(parsed.string())
+            if iid:
+                return iid
             for img in self.list():
-                if parsed.digest in img.digests and any(n.startswith(parsed.name() + ":") or
-                                                         n == parsed.name() for n in img.names):
+                if parsed.digest in img.digests and any(repository_of(n) == parsed.name() for n in img.names):
                     return img.id
             return None
         full = parsed.string()
@@ -125,7 +150,8 @@ class ImageStore:
         return None
 
     def add(self, config_bytes: bytes, layers: list[str], diff_ids: list[str], names: list[str],
-            digest: str = "") -> Image:
+            digest: str = "", extra_digests: list[str] | None = None, manifest_type: str = "") -> Image:
+        """Record an image; `digest` is its manifest's, `extra_digests` e.g. the manifest list's."""
         image_id = _sha256(config_bytes).hexdigest()
         config = json.loads(config_bytes)
         d = os.path.join(self.dir, image_id)
@@ -137,12 +163,16 @@ class ImageStore:
         size = sum((self.db.layer(lid) or (0, 0, 0, 0, 0))[4] for lid in layers)
         created = _parse_created(config.get("created")) or time.time()
         img = Image(id=image_id, created=created, names=[], layers=layers, diff_ids=diff_ids,
-                    config=config, size=size, digest=digest, digests=[digest] if digest else [])
+                    config=config, size=size, digest=digest,
+                    digests=([digest] if digest else []) + list(extra_digests or []),
+                    manifest_type=manifest_type)
         with self.db.write():
             old = self.db.image_row(image_id)
             if old:
                 prev = Image.from_row(old, [])
                 img.digests = sorted(set(prev.digests + img.digests))
+                img.digest = img.digest or prev.digest
+                img.manifest_type = img.manifest_type or prev.manifest_type
             self.db.add_image(image_id, created, img.to_record())
             for n in names:
                 self.db.set_image_name(n, image_id)

@@ -18,6 +18,10 @@ def netns_dir(runroot: str) -> str:
     return os.path.join(runroot, "netns")
 
 
+def path_for(runroot: str, name: str) -> str:
+    return os.path.join(netns_dir(runroot), name)
+
+
 def create(runroot: str, name: str) -> str:
     d = netns_dir(runroot)
     os.makedirs(d, exist_ok=True)

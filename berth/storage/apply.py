@@ -82,7 +82,8 @@ class ApplyResult:
 
 def apply_layer(src: BinaryIO, dest: str | os.PathLike[str], *, rootless: bool = False,
                 expected_diff_id: str | None = None,
-                whiteout_format: Literal["overlay", "vfs"] = "overlay") -> ApplyResult:
+                whiteout_format: Literal["overlay", "vfs"] = "overlay",
+                tar_split: str | None = None) -> ApplyResult:
     """Extract the layer read from `src` into `dest`.
 
     ``whiteout_format="overlay"``: `dest` must be empty (it is created if missing).
@@ -101,6 +102,9 @@ def apply_layer(src: BinaryIO, dest: str | os.PathLike[str], *, rootless: bool =
     by this layer are spared, as the OCI spec asks, but a whiteout only sees what
     precedes it.  A directory entry replacing a lower non-directory (or the reverse)
     removes the lower object first, as Docker does.
+
+    ``tar_split``: a file to record the stream's headers in (see storage/tarsplit.py), so the
+    exact tar can be rebuilt later for push and save; removed again on failure.
     """
     if whiteout_format not in ("overlay", "vfs"):
         raise ValueError(f"unknown whiteout format {whiteout_format!r}")
@@ -108,16 +112,25 @@ def apply_layer(src: BinaryIO, dest: str | os.PathLike[str], *, rootless: bool =
     os.makedirs(path, exist_ok=True)
     if whiteout_format == "overlay" and os.listdir(path):
         raise StorageError(f"layer destination {os.fsdecode(path)} is not empty")
-    applier = _Applier(path, rootless, whiteout_format == "vfs")
+    split = None
+    if tar_split is not None:
+        from berth.storage.tarsplit import SplitWriter
+
+        split = SplitWriter(tar_split)
+    applier = _Applier(path, rootless, whiteout_format == "vfs", split)
     try:
         result = applier.run(src)
         if expected_diff_id is not None and result.diff_id != expected_diff_id:
             raise StorageError(f"layer diff ID mismatch: expected {expected_diff_id}, got {result.diff_id}")
         applier.make_whiteouts()
+        if split is not None:
+            split.close()
         return result
     except BaseException:
         applier.tar.kill()
         _empty(path)
+        if split is not None:
+            split.abort()
         raise
 
 
@@ -311,10 +324,11 @@ def _split(name: bytes, label: str) -> list[bytes]:
 
 
 class _Applier:
-    def __init__(self, dest: bytes, rootless: bool, vfs: bool) -> None:
+    def __init__(self, dest: bytes, rootless: bool, vfs: bool, split=None) -> None:
         self.dest, self.rootless, self.vfs = dest, rootless, vfs
         self.tar = _Tar(dest, rootless)
-        self.scanner = TarScanner(self._on_member, self.tar.write)
+        self.split = split
+        self.scanner = TarScanner(self._on_member, self.tar.write, split.member if split else None)
         self.symlinks: set[bytes] = set()  # paths this layer made symlinks (never forgotten)
         self.created: set[bytes] = set()  # vfs: paths of this layer and their ancestors
         self.on_disk: dict[bytes, bool] = {}  # vfs: lower path -> is a symlink
@@ -323,11 +337,19 @@ class _Applier:
 
     def run(self, src: BinaryIO) -> ApplyResult:
         digest, size = hashlib.sha256(), 0
+        scanner, split = self.scanner, self.split
         for chunk in _uncompressed(src):
             digest.update(chunk)
+            if split is None:
+                scanner.feed(chunk)
+            elif scanner.done:
+                split.trailer(chunk)
+            else:
+                scanner.feed(chunk)
+                if scanner.done:  # keep what follows the end-of-archive block: the diff ID covers it
+                    split.trailer(memoryview(chunk)[scanner.end_offset - size:])
             size += len(chunk)
-            self.scanner.feed(chunk)
-        self.scanner.finish()
+        scanner.finish()
         self.tar.finish()
         return ApplyResult(f"sha256:{digest.hexdigest()}", size, self.whiteouts)
 

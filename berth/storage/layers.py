@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from berth.engine.db import Database
@@ -43,6 +45,8 @@ class LayerStore:
         self.driver = self._pick_driver(driver)
         self.base = os.path.join(self.root, self.driver)
         os.makedirs(os.path.join(self.base, "l"), exist_ok=True)
+        # Pulls apply layers from several threads; their commits share one SQLite connection.
+        self._commit_lock = threading.Lock()
 
     # driver ---------------------------------------------------------------------------------
 
@@ -107,13 +111,17 @@ class LayerStore:
                 _copy_tree(self.layer_dir(parent), dest)
             else:
                 os.makedirs(dest)
+            split = os.path.join(tmp, "tar-split")
             res = apply_layer(stream, dest, rootless=self.rootless, expected_diff_id=expected_diff_id,
-                              whiteout_format="vfs" if self.driver == "vfs" else "overlay")
+                              whiteout_format="vfs" if self.driver == "vfs" else "overlay", tar_split=split)
             layer_id = (res.diff_id.split(":", 1)[1] if parent is None else
                         _sha256(f"sha256:{parent} {res.diff_id}".encode()).hexdigest())
             if self.exists(layer_id):
                 return layer_id, res.diff_id, res.size
-            self._commit_layer(tmp, dest, layer_id, parent, res.diff_id, res.size)
+            os.makedirs(os.path.dirname(self.split_path(layer_id)), exist_ok=True)
+            os.replace(split, self.split_path(layer_id))
+            with self._commit_lock:
+                self._commit_layer(tmp, dest, layer_id, parent, res.diff_id, res.size)
             return layer_id, res.diff_id, res.size
         finally:
             if os.path.exists(tmp):
@@ -142,7 +150,25 @@ class LayerStore:
         with self.db.write():
             self.db.add_layer(layer_id, parent, diff_id, link, size)
 
+    def split_path(self, layer_id: str) -> str:
+        """The layer's tar-split record (storage/tarsplit.py), written when it was applied."""
+        return os.path.join(self.root, "tar-split", f"{layer_id}.gz")
+
+    def diff_tar(self, layer_id: str) -> Iterator[bytes]:
+        """The layer's original tar stream (its sha256 is the diff ID), rebuilt from tar-split."""
+        from berth.storage.tarsplit import rebuild
+
+        split = self.split_path(layer_id)
+        if not os.path.exists(split):
+            raise StorageError(f"layer {layer_id[:12]} has no tar-split data (it was stored by an older "
+                               "berth): its tar cannot be reproduced")
+        return rebuild(split, self.layer_dir(layer_id))
+
     def remove(self, layer_id: str) -> None:
+        try:
+            os.unlink(self.split_path(layer_id))
+        except FileNotFoundError:
+            pass
         row = self.db.layer(layer_id)
         if row and self.driver == "overlay":
             try:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import time
+
+from tests.conftest import mounts_under
 
 
 def _until(fn, timeout: float = 15.0):
@@ -61,7 +64,7 @@ def test_update_changes_the_policy(bb):
     bb("create", "--name", "u", "localhost/busybox", "true")
     bb("update", "--restart", "unless-stopped", "u")
     assert bb.out("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "u") == "unless-stopped"
-    assert bb.fail("update", "--restart", "sometimes", "u", code=125).stderr.startswith("Error: invalid restart policy")
+    assert "is not a valid restart policy" in bb.fail("update", "--restart", "sometimes", "u", code=125).stderr
 
 
 def test_containers_come_back_after_a_simulated_reboot(bb):
@@ -74,6 +77,8 @@ def test_containers_come_back_after_a_simulated_reboot(bb):
         for pid in bb.out("inspect", "-f", "{{.State.ConmonPid}} {{.State.Pid}}", name).split():
             os.kill(int(pid), signal.SIGKILL)
     time.sleep(0.3)
+    for m in sorted(mounts_under(bb.runroot), key=len, reverse=True):  # a reboot unmounts everything
+        subprocess.run(["umount", "-l", m], check=False)
     shutil.rmtree(bb.runroot)  # processes gone and the tmpfs wiped: a reboot
     assert bb.out("ps", "--format", "{{.Names}}") == ""
     bb("start", "--all", "--filter", "restart-policy=always")

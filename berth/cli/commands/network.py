@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                            options=opts, interface_name=iface, ignore=args.ignore)
         print(net["name"])
     elif verb in ("ls", "list"):
-        nets = _filter(store.list(), args.filter)
+        nets = sorted(_filter(store.list(), args.filter), key=lambda n: n["name"])
         if args.quiet:
             sys.stdout.write("".join(n["name"] + "\n" for n in nets))
         elif args.format == "json":

@@ -1,0 +1,1 @@
+"""systemd integration: `generate systemd` units, the Quadlet generator, unit-file parsing."""
