@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("logs", "Fetch the logs of one or more containers"),
     "port": ("port", "List port mappings or a specific mapping for the container"),
     "ps": ("ps", "List containers"),
+    "pull": ("pull", "Pull an image from a registry"),
+    "push": ("push", "Push an image to a specified destination"),
     "rename": ("rename", "Rename an existing container"),
     "restart": ("restart", "Restart one or more containers"),
     "rm": ("rm", "Remove one or more containers"),
@@ -43,7 +45,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 GROUPS: dict[str, dict[str, tuple[str, str]]] = {
     "container": {
-        "attach": COMMANDS["attach"], "cleanup": ("cleanup", "Clean up network and mountpoints of one or more containers"),
+        "attach": COMMANDS["attach"],
+        "checkpoint": ("checkpoint", "Checkpoint one or more running containers"),
+        "restore": ("restore", "Restore one or more containers from a checkpoint"),
+        "migrate": ("migrate", "Move a running container to another berth store or host"),
+        "cleanup": ("cleanup", "Clean up network and mountpoints of one or more containers"),
         "create": COMMANDS["create"], "exec": COMMANDS["exec"], "exists": ("exists", "Check if a container exists in local storage"),
         "inspect": ("inspect", "Display the configuration of a container"), "kill": COMMANDS["kill"],
         "list": COMMANDS["ps"], "ls": COMMANDS["ps"], "ps": COMMANDS["ps"], "logs": COMMANDS["logs"],

@@ -139,6 +139,9 @@ def _network_config(rt: Runtime, opts: CreateOptions, config: dict, icfg: dict) 
 
 def create_container(rt: Runtime, opts: CreateOptions) -> Container:
     validate(opts)
+    from berth.image.pull import ensure_image
+
+    ensure_image(rt, opts.image, opts.pull)
     image = rt.images.lookup(opts.image) if rt.images.resolve_id(opts.image) else None
     if image is None:
         raise NoSuchImage(f"{opts.image}: image not known")

@@ -71,8 +71,9 @@ def exit_command(rt: Runtime, cid: str) -> list[str]:
     return [sys.executable, "-m", "berth", *rt.opts.global_args(), "container", "cleanup", cid]
 
 
-def init(rt: Runtime, c: Container) -> None:
-    """Mount the rootfs, write config.json and have conmon run `runtime create` (state Created)."""
+def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[str] | None = None) -> None:
+    """Mount the rootfs, write config.json and have conmon run `runtime create` (state Created),
+    or `runtime restore` from a checkpoint image dir (then the container runs when this returns)."""
     from berth.config import SECCOMP_PATHS
     from berth.oci import conmon
     from berth.oci.spec import SpecInputs, build_spec
@@ -123,7 +124,8 @@ def init(rt: Runtime, c: Container) -> None:
             stdin=bool(c.config.get("interactive")), exit_command=exit_command(rt, c.id),
             log_level="debug" if rt.opts.log_level == "debug" else "error",
             sdnotify_socket=os.environ.get("NOTIFY_SOCKET", "") if c.config.get("sdnotify") == "container" else "",
-            pass_fds=[s.fileno() for s in socks])  # conmon holds the published ports while the container runs
+            pass_fds=[s.fileno() for s in socks], restore_from=restore_from,
+            runtime_opts=list(runtime_opts or []))  # conmon holds the published ports while the container runs
         pid, conmon_pid = conmon.launch(conmon.find_conmon(), rt.oci, launch)
     except BaseException as e:
         rt.oci.delete(c.id)
@@ -250,8 +252,9 @@ def cleanup(rt: Runtime, ref: str, remove_after: bool = False) -> None:
 
 
 def should_restart(c: Container) -> bool:
-    """Podman's shouldRestart: the policy, the exit code, the retry count, and never after a stop."""
-    if c.state.get("stopped_by_user"):
+    """Podman's shouldRestart: the policy, the exit code, the retry count, and never after a stop
+    (or a checkpoint, which ends the process on purpose)."""
+    if c.state.get("stopped_by_user") or c.state.get("checkpointed"):
         return False
     policy = c.config.get("restart_policy") or "no"
     if policy in ("always", "unless-stopped"):

@@ -133,8 +133,11 @@ class ImageStore:
             iid = self.db.image_by_name(parsed.string())
             if iid:
                 return iid
+            want = parsed.name()
             for img in self.list():
-                if parsed.digest in img.digests and any(repository_of(n) == parsed.name() for n in img.names):
+                if parsed.digest in img.digests and any(
+                        repository_of(n) == want or (parsed.registry is None and (
+                            repository_of(n).endswith("/" + want))) for n in img.names):
                     return img.id
             return None
         full = parsed.string()

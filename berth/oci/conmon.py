@@ -66,7 +66,7 @@ def build_argv(conmon: str, runtime: OCIRuntime, c: ConmonLaunch) -> list[str]:
     argv = [conmon, "--api-version", "1", "-c", c.cid, "-u", c.cid, "-r", runtime.path,
             "-b", c.bundle, "-p", c.pidfile, "-n", c.name, "--exit-dir", c.exit_dir,
             "--persist-dir", c.persist_dir, "--full-attach"]
-    for a in runtime.global_args():
+    for a in runtime.global_args(restore=bool(c.restore_from)):
         argv += ["--runtime-arg", a]
     argv += ["--runtime-arg", "--log-format=json", "--runtime-arg", "--log", f"--runtime-arg={c.oci_log}"]
     if c.log_driver == "none":

@@ -46,8 +46,12 @@ class OCIRuntime:
     def _argv(self, *args: str) -> list[str]:
         return [self.path, "--root", self.state_root, *args]
 
-    def global_args(self) -> list[str]:
+    def global_args(self, restore: bool = False) -> list[str]:
         """Flags conmon passes to the runtime before the verb (--runtime-arg)."""
+        if restore:
+            from berth.oci.checkpoint import runtime_flags
+
+            return ["--root", self.state_root, *runtime_flags()]
         return ["--root", self.state_root]
 
     def _run(self, *args: str, cid: str = "", check: bool = True) -> subprocess.CompletedProcess:

@@ -100,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
         names = img.names or ["<none>:<none>"]
         for n in names:
             repo, _, tag = n.rpartition(":")
-            if "/" in tag or not repo:
+            if "@" in n:  # pulled by digest: "repo@sha256:..."
+                repo, tag = n.partition("@")[0], "<none>"
+            elif "/" in tag or not repo:
                 repo, tag = n, "<none>"
             row = image_list_entry(img, usage.get(img.id, 0))
             row.update(Repository=repo, Tag=tag, ID=img.id if args.no_trunc else img.id[:12],

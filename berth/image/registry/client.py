@@ -104,6 +104,19 @@ class Client:
             return RegistryNotFound(f"{what}: {text}")
         return RegistryError(f"{what}: {text}")
 
+    def check_login(self) -> None:
+        """Raise AuthError unless the registry accepts our credentials (what `login` verifies)."""
+        self.ping()
+        if self.auth.scheme == "bearer":
+            self.auth.header(())
+        elif self.auth.scheme == "basic":
+            resp = self.transport.request("GET", f"{self.base}/v2/", auth=self.auth.basic())
+            drain(resp)
+            if resp.status in (401, 403):
+                raise AuthError("invalid username/password")
+            if resp.status != 200:
+                raise RegistryError(f"received unexpected HTTP status: {resp.status} {resp.reason}")
+
     # manifests ----------------------------------------------------------------------------------
 
     def get_manifest(self, repo: str, reference: str) -> tuple[bytes, str, str]:

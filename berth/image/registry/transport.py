@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
-from urllib3.exceptions import HTTPError, NewConnectionError
+from urllib3.exceptions import HTTPError, NewConnectionError, SSLError
 
 from berth.image.registry.errors import RegistryError
 
@@ -70,9 +70,10 @@ def ssl_context(host: str, verify: bool, cert_dir: str | None) -> ssl.SSLContext
 
 def describe(exc: BaseException) -> str:
     """A one-line reason for a connection-level failure, in the spirit of Go's net errors."""
-    seen = exc
+    seen: BaseException = exc
     for _ in range(6):
-        inner = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        reason = getattr(seen, "reason", None)
+        inner = reason if isinstance(reason, BaseException) else (seen.__cause__ or seen.__context__)
         if inner is None or inner is seen:
             break
         seen = inner
@@ -128,7 +129,7 @@ class Transport:
             last = attempt + 1 == attempts
             try:
                 resp = self._follow(method, url, hdrs, body, auth, origin, chunked)
-            except NewConnectionError as e:
+            except (NewConnectionError, SSLError) as e:  # retrying changes nothing
                 raise RegistryError(f'{_verb(method)} "{url}": {describe(e)}') from None
             except HTTPError as e:
                 if last:

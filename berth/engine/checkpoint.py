@@ -1,0 +1,353 @@
+"""Checkpoint, restore and migration of running containers (CRIU through runc).
+
+A checkpoint archive holds what Podman's holds: config.dump (the container's config), spec.dump
+(the OCI spec it ran with), network.status, checkpoint/ (the CRIU images), rootfs-diff.tar (the
+container's own layer; overlay whiteouts travel as they are), deleted.files, volumes/<name>.tar,
+ctr.log and stats-dump.  It restores on a store that never saw the container, as long as the image
+is there.  Archives are written by GNU tar and compressed in Python (zstd by default, as Podman);
+they are read back through the same hardened layer extractor as image layers, since an archive
+from another host is untrusted input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from typing import BinaryIO
+
+from berth.engine.container import Container, new_state
+from berth.engine.runtime import Runtime
+from berth.engine.state import Status
+from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NoSuchImage
+from berth.util.record import field, record
+
+ARCHIVE_FILES = ("config.dump", "spec.dump", "network.status", "checkpoint", "rootfs-diff.tar", "deleted.files",
+                 "volumes", "ctr.log", "stats-dump")
+
+
+@record
+class CheckpointOptions:
+    export: str = ""                 # file path, "-" for stdout, or "" to keep it in place
+    compress: str = "zstd"
+    leave_running: bool = False
+    tcp_established: bool = False
+    file_locks: bool = False
+    ignore_rootfs: bool = False
+    ignore_volumes: bool = False
+    keep: bool = False
+
+
+@record
+class RestoreOptions:
+    name: str = ""
+    publish: list[str] = field(default_factory=list)
+    tcp_established: bool = False
+    tcp_close: bool = False
+    file_locks: bool = False
+    ignore_rootfs: bool = False
+    ignore_volumes: bool = False
+    ignore_static_ip: bool = False
+    ignore_static_mac: bool = False
+    keep: bool = False
+
+
+def _image_dir(rt: Runtime, c: Container) -> str:
+    return os.path.join(rt.bundle(c.id), "checkpoint")
+
+
+def checkpoint(rt: Runtime, c: Container, opts: CheckpointOptions, out: BinaryIO | None = None) -> dict:
+    """Dump the container with CRIU; returns timing stats.  With export, write the archive."""
+    from berth.engine import lifecycle
+    from berth.oci.checkpoint import checkpoint_argv, dump_log_tail
+    from berth.oci.runtime import runtime_env
+
+    if opts.compress not in ("zstd", "gzip", "none"):
+        raise InvalidArgument(f"selected compression algorithm ({opts.compress!r}) not supported. "
+                              "Please select one from: gzip, none, zstd")
+    with rt.lock(c.id):
+        c = rt.reload(c)
+        if c.status is not Status.RUNNING:
+            raise FailedPrecondition(f"container {c.id} is not running: container state improper")
+        if c.config.get("auto_remove") and not opts.export:
+            raise InvalidArgument("cannot checkpoint containers that have been started with '--rm' unless "
+                                  "'--export' is used")
+        bundle = rt.bundle(c.id)
+        img = _image_dir(rt, c)
+        shutil.rmtree(img, ignore_errors=True)
+        os.makedirs(img)
+        t0 = time.monotonic()
+        argv = checkpoint_argv(rt.oci.path, rt.oci.state_root, c.id, img, bundle,
+                               leave_running=opts.leave_running, tcp_established=opts.tcp_established,
+                               file_locks=opts.file_locks)
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=runtime_env())
+        if r.returncode != 0:
+            shutil.rmtree(img, ignore_errors=True)
+            detail = dump_log_tail(bundle) or r.stderr.strip().splitlines()[-1:]
+            raise BerthError(f"{rt.oci.name}: checkpointing container {c.id}: {detail}")
+        dump_time = time.monotonic() - t0
+        c.state["checkpointed_at"] = time.time()
+        c.state["checkpoint_opts"] = {"tcp_established": opts.tcp_established, "file_locks": opts.file_locks}
+        if not opts.leave_running:
+            # the process is gone; conmon's exit command finds the container already settled
+            c.status = Status.EXITED
+            c.state.update(checkpointed=True, finished_at=time.time(), pid=0, exit_code=0)
+            rt.save(c)
+            lifecycle.cleanup_storage(rt, c)
+        else:
+            rt.save(c)
+        stats = {"runtime_checkpoint_duration": int(dump_time * 1e6)}
+        if opts.export:
+            t1 = time.monotonic()
+            write_archive(rt, c, opts, out)
+            stats["export_duration"] = int((time.monotonic() - t1) * 1e6)
+            if not opts.keep:
+                shutil.rmtree(img, ignore_errors=True)
+        return stats
+
+
+def _changes(rt: Runtime, c: Container) -> tuple[str, list[str]]:
+    upper = rt.layers.container_changes_dir(c.id)
+    deleted = []
+    for dirpath, dirnames, filenames in os.walk(upper):
+        for n in filenames + dirnames:
+            p = os.path.join(dirpath, n)
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            if (st.st_mode & 0o170000) == 0o020000 and st.st_rdev == 0:  # overlay whiteout
+                deleted.append("/" + os.path.relpath(p, upper))
+    return upper, deleted
+
+
+def _volume_sources(rt: Runtime, c: Container) -> dict[str, str]:
+    """Named volumes of the container: name -> data dir."""
+    base = os.path.join(rt.root, "volumes")
+    out = {}
+    for m in c.config.get("mounts") or []:
+        src = m.get("source", "")
+        if src.startswith(base + "/") and src.endswith("/_data"):
+            out[os.path.basename(os.path.dirname(src))] = src
+    return out
+
+
+def write_archive(rt: Runtime, c: Container, opts: CheckpointOptions, out: BinaryIO | None) -> None:
+    import tempfile
+
+    bundle = rt.bundle(c.id)
+    stage = tempfile.mkdtemp(prefix="ckpt-", dir=rt.bundle(c.id))
+    try:
+        doc = {"id": c.id, "name": c.name, "image_id": c.image_id, "created": c.created, "config": c.config}
+        _dump(os.path.join(stage, "config.dump"), doc)
+        shutil.copy(os.path.join(bundle, "config.json"), os.path.join(stage, "spec.dump"))
+        _dump(os.path.join(stage, "network.status"), {"status": c.state.get("network_status"),
+                                                       "payload": c.state.get("network_payload")})
+        os.symlink(_image_dir(rt, c), os.path.join(stage, "checkpoint"))
+        if os.path.exists(os.path.join(_image_dir(rt, c), "stats-dump")):
+            shutil.copy(os.path.join(_image_dir(rt, c), "stats-dump"), os.path.join(stage, "stats-dump"))
+        if os.path.exists(os.path.join(bundle, "ctr.log")):
+            shutil.copy(os.path.join(bundle, "ctr.log"), os.path.join(stage, "ctr.log"))
+        if not opts.ignore_rootfs:
+            upper, deleted = _changes(rt, c)
+            _dump(os.path.join(stage, "deleted.files"), deleted)
+            _tar_dir(upper, os.path.join(stage, "rootfs-diff.tar"))
+        if not opts.ignore_volumes:
+            vols = _volume_sources(rt, c)
+            if vols:
+                os.makedirs(os.path.join(stage, "volumes"))
+                for name, src in vols.items():
+                    _tar_dir(src, os.path.join(stage, "volumes", f"{name}.tar"))
+        names = [n for n in ARCHIVE_FILES if os.path.lexists(os.path.join(stage, n))]
+        # -h follows the checkpoint/ link to the CRIU images without copying them first
+        tar = subprocess.Popen(["tar", "-C", stage, "-h", "--numeric-owner", "-cf", "-", *names],
+                               stdout=subprocess.PIPE)
+        target = out if out is not None else open(opts.export, "wb")  # noqa: SIM115
+        try:
+            _compress(tar.stdout, target, opts.compress)
+        finally:
+            if out is None:
+                target.close()
+        if tar.wait() != 0:
+            raise BerthError("writing the checkpoint archive failed")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _dump(path: str, obj: object) -> None:
+    with open(path, "w") as f:
+        json.dump(obj, f)
+
+
+def _tar_dir(src: str, dest: str) -> None:
+    r = subprocess.run(["tar", "-C", src, "--numeric-owner", "--xattrs", "--xattrs-include=*", "-cf", dest, "."],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BerthError(f"archiving {src}: {r.stderr.strip()}")
+
+
+def _compress(src: BinaryIO, dst: BinaryIO, algo: str) -> None:
+    if algo == "zstd":
+        import zstandard
+
+        with zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(dst, closefd=False) as w:
+            shutil.copyfileobj(src, w, 1 << 20)
+        return
+    if algo == "gzip":
+        try:
+            from isal import isal_zlib as zlib  # type: ignore[import-not-found]
+        except ImportError:
+            import zlib
+        co = zlib.compressobj(1, zlib.DEFLATED, 31)
+        while chunk := src.read(1 << 20):
+            dst.write(co.compress(chunk))
+        dst.write(co.flush())
+        return
+    shutil.copyfileobj(src, dst, 1 << 20)
+    dst.flush()
+
+
+# restore --------------------------------------------------------------------------------------------
+
+
+def restore_in_place(rt: Runtime, c: Container, opts: RestoreOptions) -> Container:
+    with rt.lock(c.id):
+        c = rt.reload(c)
+        if c.status.is_alive():
+            raise FailedPrecondition(f"container {c.id} is running: cannot restore a running container")
+        if not os.path.exists(os.path.join(_image_dir(rt, c), "inventory.img")):
+            raise FailedPrecondition(f"container {c.id} is not checkpointed: cannot restore it")
+        return _restore(rt, c, opts, old_status=c.state.get("network_status"))
+
+
+def import_and_restore(rt: Runtime, src: BinaryIO, opts: RestoreOptions) -> Container:
+    """Restore from an archive, on this store or one that never saw the container."""
+    import tempfile
+
+    from berth.storage.apply import apply_layer
+
+    os.makedirs(os.path.join(rt.root, "containers"), exist_ok=True)
+    stage = tempfile.mkdtemp(prefix="import-", dir=os.path.join(rt.root, "containers"))
+    created: Container | None = None
+    try:
+        try:
+            apply_layer(src, stage)
+        except BerthError as e:
+            raise InvalidArgument(f"failed to read the checkpoint archive: {e}") from None
+        try:
+            with open(os.path.join(stage, "config.dump")) as f:
+                doc = json.load(f)
+            cfg = doc["config"]
+        except (OSError, ValueError, KeyError):
+            raise InvalidArgument("failed to read the checkpoint archive: config.dump is missing or corrupt") \
+                from None
+        if not os.path.exists(os.path.join(stage, "checkpoint", "inventory.img")):
+            raise InvalidArgument("failed to read the checkpoint archive: it holds no checkpoint images")
+        created = _recreate(rt, doc, opts)
+        bundle = rt.bundle(created.id)
+        os.rename(os.path.join(stage, "checkpoint"), os.path.join(bundle, "checkpoint"))
+        if os.path.exists(os.path.join(stage, "ctr.log")):
+            shutil.copy(os.path.join(stage, "ctr.log"), os.path.join(bundle, "ctr.log"))
+        if not opts.ignore_rootfs and os.path.exists(os.path.join(stage, "rootfs-diff.tar")):
+            with open(os.path.join(stage, "rootfs-diff.tar"), "rb") as f:
+                apply_layer(f, rt.layers.container_changes_dir(created.id))
+        if not opts.ignore_volumes and os.path.isdir(os.path.join(stage, "volumes")):
+            for tarname in os.listdir(os.path.join(stage, "volumes")):
+                name = tarname.removesuffix(".tar")
+                dest = os.path.join(rt.root, "volumes", name, "_data")
+                os.makedirs(dest, exist_ok=True)
+                with open(os.path.join(stage, "volumes", tarname), "rb") as f:
+                    apply_layer(f, dest)
+        status = None
+        try:
+            with open(os.path.join(stage, "network.status")) as f:
+                status = json.load(f).get("status")
+        except (OSError, ValueError):
+            pass
+        del cfg
+        return _restore(rt, created, opts, old_status=status)
+    except BaseException:
+        if created is not None:
+            from berth.engine import lifecycle
+
+            try:
+                lifecycle.remove(rt, created, force=True)
+            except BerthError:
+                pass
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _recreate(rt: Runtime, doc: dict, opts: RestoreOptions) -> Container:
+    cfg = dict(doc["config"])
+    image_id = doc["image_id"]
+    if rt.db.image_row(image_id) is None:
+        iid = rt.images.resolve_id(cfg.get("image_name", "")) if cfg.get("image_name") else None
+        if iid is None:
+            raise NoSuchImage(f"image {cfg.get('image_name') or image_id} needed by the checkpoint is not known on "
+                              "this host: pull or load it first")
+        image_id = iid
+    cid, name = doc["id"], doc["name"]
+    if opts.name:
+        from berth.util.ids import new_id
+
+        cid, name = new_id(), opts.name
+    elif rt.db.container_row(cid):
+        raise AlreadyExists(f"container with ID {cid[:12]} already exists: use --name to restore a copy")
+    if rt.db.name_taken(name):
+        raise AlreadyExists(f"the container name \"{name}\" is already in use by {rt.db.name_taken(name)}. "
+                            "You have to remove that container to be able to reuse that name: that name is "
+                            "already in use")
+    cfg.update(id=cid, name=name, image_id=image_id)
+    if opts.name and cfg.get("hostname") == doc["id"][:12]:
+        cfg["hostname"] = cid[:12]
+    img = rt.images.get(image_id)
+    os.makedirs(rt.bundle(cid), exist_ok=True)
+    rt.layers.create_container_layer(cid, img.top_layer)
+    state = new_state()
+    with rt.db.write():
+        rt.db.add_container(cid, name, image_id, doc.get("created") or time.time(), cfg, state)
+    return Container(cid, name, image_id, doc.get("created") or time.time(), cfg, state)
+
+
+def _restore(rt: Runtime, c: Container, opts: RestoreOptions, old_status: dict | None) -> Container:
+    from berth.engine import lifecycle
+    from berth.network.ports import parse_publish
+    from berth.oci.checkpoint import restore_runtime_opts
+
+    copy = bool(opts.name)
+    if opts.publish:
+        ports: list[dict] = []
+        for p in opts.publish:
+            ports += parse_publish(p)
+        c.config["ports"] = ports
+    # same addresses as before (needed for --tcp-established), unless asked otherwise or a copy
+    nets = {k: dict(v) for k, v in (c.config.get("networks") or {}).items()}
+    for name, st in (old_status or {}).items():
+        if name not in nets:
+            continue
+        for iface in (st.get("interfaces") or {}).values():
+            sub = (iface.get("subnets") or [{}])[0]
+            if sub.get("ipnet") and not (opts.ignore_static_ip or copy):
+                nets[name]["static_ips"] = [sub["ipnet"].split("/")[0]]
+            if iface.get("mac_address") and not (opts.ignore_static_mac or copy):
+                nets[name]["static_mac"] = iface["mac_address"]
+    saved_nets = c.config.get("networks")
+    c.config["networks"] = nets
+    ropts = restore_runtime_opts(opts.tcp_established, opts.file_locks)
+    if opts.tcp_close:
+        ropts.append("--tcp-close")
+    try:
+        lifecycle.init(rt, c, restore_from=_image_dir(rt, c), runtime_opts=ropts)
+    finally:
+        c.config["networks"] = saved_nets
+    c.status = Status.RUNNING
+    c.state.update(started_at=time.time(), finished_at=0.0, exit_code=0, checkpointed=False,
+                   restored_at=time.time())
+    rt.save(c)
+    if not opts.keep:
+        shutil.rmtree(_image_dir(rt, c), ignore_errors=True)
+    return c

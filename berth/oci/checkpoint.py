@@ -1,0 +1,81 @@
+"""CRIU through the OCI runtime (`runc checkpoint` / `restore`): the only module that knows criu.
+
+Debian 12's criu 3.17 cannot dump on kernels >= 6.13 and criu < 4.2 cannot dump inet sockets on
+>= 6.16; scripts/criu-install.sh installs a working one in /usr/local/sbin, and berth points runc at
+it with `--criu`, since runc would otherwise take whichever `criu` comes first in PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+from berth.errors import BerthError
+
+CRIU_PATHS = ("/usr/local/sbin/criu", "/usr/sbin/criu", "/usr/local/bin/criu", "/usr/bin/criu")
+MIN_VERSION = (4, 2)
+
+
+def _version(path: str) -> tuple[int, ...]:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    m = re.search(r"Version:\s*([\d.]+)", out)
+    return tuple(int(x) for x in m.group(1).split(".")) if m else ()
+
+
+def find_criu() -> tuple[str, str]:
+    """(path, version) of the newest usable criu, or ("", reason)."""
+    best: tuple[tuple[int, ...], str] = ((), "")
+    for p in CRIU_PATHS:
+        if os.access(p, os.X_OK):
+            v = _version(p)
+            if v > best[0]:
+                best = (v, p)
+    if not best[1]:
+        return "", "criu is not installed (scripts/criu-install.sh installs one)"
+    ver = ".".join(map(str, best[0]))
+    if best[0] < MIN_VERSION:
+        return "", f"criu {ver} at {best[1]} is too old for this kernel (>= 4.2 needed)"
+    return best[1], ver
+
+
+def runtime_flags() -> list[str]:
+    path, _ = find_criu()
+    if not path:
+        raise BerthError(f"checkpoint/restore is not available: {find_criu()[1]}")
+    return ["--criu", path]
+
+
+def checkpoint_argv(runtime_path: str, state_root: str, cid: str, image_dir: str, work_dir: str, *,
+                    leave_running: bool, tcp_established: bool, file_locks: bool) -> list[str]:
+    argv = [runtime_path, "--root", state_root, *runtime_flags(), "checkpoint", "--image-path", image_dir,
+            "--work-path", work_dir]
+    if leave_running:
+        argv.append("--leave-running")
+    if tcp_established:
+        argv.append("--tcp-established")
+    if file_locks:
+        argv.append("--file-locks")
+    return argv + [cid]
+
+
+def restore_runtime_opts(tcp_established: bool, file_locks: bool) -> list[str]:
+    """What conmon passes to `runtime restore` (it adds --detach, --image-path, --work-path)."""
+    opts = []
+    if tcp_established:
+        opts.append("--tcp-established")
+    if file_locks:
+        opts.append("--file-locks")
+    return opts
+
+
+def dump_log_tail(work_dir: str, name: str = "dump.log", lines: int = 3) -> str:
+    try:
+        with open(os.path.join(work_dir, name), errors="replace") as f:
+            errs = [ln.strip() for ln in f if "Error" in ln]
+        return " | ".join(errs[-lines:])
+    except OSError:
+        return ""
