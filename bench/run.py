@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -66,6 +68,7 @@ class Result:
     out: str
     err: str
     secs: float
+    cpu: float = 0.0  # user+sys of the command and the descendants it reaped
 
     @property
     def ok(self) -> bool:
@@ -76,6 +79,7 @@ def execute(argv: list[str], env: dict[str, str], timeout: float = 300.0) -> Res
     """Run argv, wall-timed with perf_counter.  Output goes to temp files, not pipes, so a
     daemonizing grandchild (conmon) that kept a pipe open could never stretch the timing."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         try:
             rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
@@ -83,13 +87,15 @@ def execute(argv: list[str], env: dict[str, str], timeout: float = 300.0) -> Res
         except subprocess.TimeoutExpired:
             rc = -1000
         secs = time.perf_counter() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         out.seek(0)
         err.seek(0)
         o = out.read().decode(errors="replace")
         e = err.read().decode(errors="replace")
     if rc == -1000:
         e = f"timed out after {timeout:.0f}s\n{e}"
-    return Result(rc, o, e, secs)
+    return Result(rc, o, e, secs, cpu)
 
 
 @dataclass
@@ -103,8 +109,10 @@ class Engine:
 
 
 def rotate(seq: list, i: int) -> list:
-    k = i % len(seq)
-    return seq[k:] + seq[:k]
+    """The i-th ordering of seq, cycling through all of them (both for two, all six for three),
+    so no engine is always first or always runs right after the same other one."""
+    orders = list(itertools.permutations(seq))
+    return list(orders[i % len(orders)])
 
 
 def median(xs: list[float]) -> float:
@@ -124,12 +132,12 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.quick = args.quick
-        self.reps = args.reps if args.reps else (3 if self.quick else 20)
+        self.reps = args.reps if args.reps else (3 if self.quick else 15)
         self.mem_reps = min(self.reps, 2 if self.quick else 5)
         if args.ps_counts:
             self.ps_counts = sorted({int(x) for x in args.ps_counts.split(",")})
         else:
-            self.ps_counts = [0, 20] if self.quick else [0, 100, GOAL_PS_COUNT]
+            self.ps_counts = [0, 10] if self.quick else [0, 100, GOAL_PS_COUNT]
         self.batch = 10 if self.quick else 25
         self.dir = Path(tempfile.mkdtemp(prefix="berth-bench-"))
         self.marker = str(self.dir).encode()
@@ -170,6 +178,7 @@ class Bench:
             self.fail(key, engine, argv, r)
         elif record:
             self.add(key, engine, r.secs)
+            self.add("cpu:" + key, engine, r.cpu)
         return r
 
     def call(self, engine: Engine, args: list[str], what: str = "", timeout: float = 300.0) -> Result:
@@ -240,9 +249,8 @@ class Bench:
             (d / sub).mkdir(parents=True, exist_ok=True)
 
         log("compiling berth (PYTHONDONTWRITEBYTECODE is set on this machine)")
-        r = execute([str(VENV_PY), "-m", "compileall", "-q", str(REPO / "berth")], dict(os.environ))
-        if not r.ok:
-            raise BenchError(f"compileall failed: {r.err or r.out}")
+        self.src_start = src_fingerprint()
+        self.compile()
 
         base_env = {k: v for k, v in os.environ.items() if k != "CONTAINERS_CONF"}
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -288,6 +296,14 @@ class Bench:
         log("both engines run the image")
         self.make_bundle()
         self.collect_info()
+
+    def compile(self) -> None:
+        """Byte-compile berth: this machine sets PYTHONDONTWRITEBYTECODE, so a stale or missing
+        .pyc would be recompiled in memory by every single berth command.  Repeated before each
+        phase in case someone edits berth while the benchmark runs."""
+        r = execute([str(VENV_PY), "-m", "compileall", "-q", str(REPO / "berth")], dict(os.environ))
+        if not r.ok:
+            raise BenchError(f"compileall failed: {r.err or r.out}")
 
     def ensure_image(self) -> Path:
         if IMAGE_TAR.exists():
@@ -348,6 +364,7 @@ class Bench:
             self.fail(key, self.floor, argv, r)
         elif record:
             self.add(key, self.floor, r.secs)
+            self.add("cpu:" + key, self.floor, r.cpu)
         return r
 
     def collect_info(self) -> None:
@@ -577,10 +594,11 @@ class Bench:
         shutil.rmtree(self.dir, ignore_errors=True)
         if self.dir.exists():
             self.note(f"cleanup: could not delete {self.dir}")
-        new = sorted(self._cgroup_entries() - self.cgroups_before)
+        new = sorted(n for n in self._cgroup_entries() - self.cgroups_before if _cgroup_empty(n))
         if new:
-            self.note(f"cgroups that appeared during the run and are still there ({len(new)}; another "
-                      f"user of this machine may own some): {', '.join(n[:40] for n in new[:5])}")
+            self.note(f"empty container cgroups that appeared during the run and are still there "
+                      f"({len(new)}; another user of this machine may own some): "
+                      f"{', '.join(n[:40] for n in new[:5])}")
 
     def _conmons(self) -> list[tuple[int, str]]:
         out = []
@@ -611,10 +629,40 @@ class Bench:
                 log(f"round 1 done; all {self.reps} rounds take ~{est:.0f}s")
         log(f"single-container operations done in {time.perf_counter() - t:.0f}s")
         log(f"peak memory: {self.mem_reps} rounds")
+        self.compile()
         self.mem_rounds()
         log(f"ps -a with {', '.join(map(str, self.ps_counts))} containers")
+        self.compile()
         self.ps_rounds()
         self.load_end = os.getloadavg()
+        src_end = src_fingerprint()
+        self.info["berth_src"] = f"{self.src_start[0]} ({self.src_start[1]} .py files under berth/)"
+        if src_end != self.src_start:
+            self.note(f"berth's sources changed while the benchmark ran ({self.src_start[0]} → {src_end[0]}): "
+                      "the berth numbers may mix two versions of the code")
+
+
+def _cgroup_empty(entry: str) -> bool:
+    for base in ("/sys/fs/cgroup/memory", "/sys/fs/cgroup"):
+        try:
+            with open(f"{base}/{entry}/cgroup.procs") as f:
+                return not f.read().strip()
+        except OSError:
+            continue
+    return False
+
+
+def src_fingerprint() -> tuple[str, int]:
+    """sha256 over berth's .py files (names and contents), to tie the numbers to a version."""
+    h = hashlib.sha256()
+    files = sorted((REPO / "berth").rglob("*.py"))
+    for p in files:
+        h.update(str(p.relative_to(REPO)).encode() + b"\0")
+        try:
+            h.update(p.read_bytes())
+        except OSError:
+            pass
+    return h.hexdigest()[:12], len(files)
 
 
 def mounts_under(path: str) -> list[str]:
@@ -727,6 +775,7 @@ def write_report(b: Bench, out: Path, elapsed: float) -> list[str]:
     L.append("|---|---|")
     rows = [
         ("berth", f"{info.get('berth', '?')} (`.venv/bin/berth`, {info.get('python', '?')}, bytecode precompiled)"),
+        ("berth sources", f"sha256 {info.get('berth_src', '?')}"),
         ("podman", info.get("podman", "?")),
         ("runc", info.get("runc", "?")),
         ("conmon", info.get("conmon", "?")),
@@ -774,6 +823,23 @@ def write_report(b: Bench, out: Path, elapsed: float) -> list[str]:
     for key, label in rows_keys:
         L.append(f"| {label} | {n_of(key)} | {ms(stat(key, 'berth', median))} | {ms(stat(key, 'berth', p90))} | "
                  f"{ms(stat(key, 'podman', median))} | {ms(stat(key, 'podman', p90))} | {rtxt(ratio(key))} |")
+    L.append("")
+
+    # cpu
+    L.append("## CPU time (user + sys, ms, median)")
+    L.append("")
+    L.append("CPU time of the CLI command and of the processes it waited for (`getrusage(RUSAGE_CHILDREN)` "
+             "deltas). Detached work is not included: conmon, the container itself, and the cleanup "
+             "command conmon runs when a container exits. Less sensitive than wall time to other load on "
+             "the machine; with 2 cores, a CLI that burns more CPU also leaves less for everything else.")
+    L.append("")
+    L.append("| Operation | berth | podman | berth/podman |")
+    L.append("|---|---:|---:|---:|")
+    for key, label in rows_keys:
+        ck = "cpu:" + key
+        L.append(f"| {label} | {ms(stat(ck, 'berth', median))} | {ms(stat(ck, 'podman', median))} | "
+                 f"{rtxt(ratio(ck))} |")
+    L.append(f"| floor: `runc run` of the bundle | {ms(stat('cpu:run', 'floor', median))} (runc) | | |")
     L.append("")
 
     # floor
@@ -887,8 +953,8 @@ def write_report(b: Bench, out: Path, elapsed: float) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="fast smoke run: 3 rounds, stores of 0 and 20")
-    ap.add_argument("--reps", type=int, default=0, help="rounds per measurement (default 20, --quick 3)")
+    ap.add_argument("--quick", action="store_true", help="fast smoke run: 3 rounds, stores of 0 and 10")
+    ap.add_argument("--reps", type=int, default=0, help="rounds per measurement (default 15, --quick 3)")
     ap.add_argument("--ps-counts", default="", help="store sizes for ps -a (default 0,100,500)")
     ap.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="report file (default BENCHMARKS.md)")
     args = ap.parse_args()

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(runc crun conmon busybox-static golang-github-containers-common catatonit python3-venv tar
-      iproute2 procps util-linux uidmap podman skopeo)
+      iproute2 iptables procps util-linux uidmap podman skopeo openssh-server openssh-client)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,6 +18,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# CRIU >= 4.2 (Debian 12's 3.17 cannot dump on this kernel): built once into /usr/local/sbin
+if [ "$(id -u)" -eq 0 ] && ! /usr/local/sbin/criu --version 2>/dev/null | grep -Eq 'Version: (4\.([2-9]|[1-9][0-9])|[5-9])'; then
+  CRIU_APT_OPTS="${CRIU_APT_OPTS:--o Acquire::Check-Valid-Until=false}" nice scripts/criu-install.sh
 fi
 
 # The venv comes from Debian's python3, never a pyenv shim (100 ms per start).

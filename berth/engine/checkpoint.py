@@ -89,6 +89,9 @@ def checkpoint(rt: Runtime, c: Container, opts: CheckpointOptions, out: BinaryIO
             raise BerthError(f"{rt.oci.name}: checkpointing container {c.id}: {detail}")
         dump_time = time.monotonic() - t0
         c.state["checkpointed_at"] = time.time()
+        # the addresses it had: restore asks for them again (an established TCP connection needs them)
+        c.state["checkpoint_network"] = {"status": c.state.get("network_status"),
+                                         "payload": c.state.get("network_payload")}
         c.state["checkpoint_opts"] = {"tcp_established": opts.tcp_established, "file_locks": opts.file_locks}
         if not opts.leave_running:
             # the process is gone; conmon's exit command finds the container already settled
@@ -143,8 +146,7 @@ def write_archive(rt: Runtime, c: Container, opts: CheckpointOptions, out: Binar
         doc = {"id": c.id, "name": c.name, "image_id": c.image_id, "created": c.created, "config": c.config}
         _dump(os.path.join(stage, "config.dump"), doc)
         shutil.copy(os.path.join(bundle, "config.json"), os.path.join(stage, "spec.dump"))
-        _dump(os.path.join(stage, "network.status"), {"status": c.state.get("network_status"),
-                                                       "payload": c.state.get("network_payload")})
+        _dump(os.path.join(stage, "network.status"), c.state.get("checkpoint_network") or {})
         os.symlink(_image_dir(rt, c), os.path.join(stage, "checkpoint"))
         if os.path.exists(os.path.join(_image_dir(rt, c), "stats-dump")):
             shutil.copy(os.path.join(_image_dir(rt, c), "stats-dump"), os.path.join(stage, "stats-dump"))
@@ -219,7 +221,7 @@ def restore_in_place(rt: Runtime, c: Container, opts: RestoreOptions) -> Contain
             raise FailedPrecondition(f"container {c.id} is running: cannot restore a running container")
         if not os.path.exists(os.path.join(_image_dir(rt, c), "inventory.img")):
             raise FailedPrecondition(f"container {c.id} is not checkpointed: cannot restore it")
-        return _restore(rt, c, opts, old_status=c.state.get("network_status"))
+        return _restore(rt, c, opts, old_status=(c.state.get("checkpoint_network") or {}).get("status"))
 
 
 def import_and_restore(rt: Runtime, src: BinaryIO, opts: RestoreOptions) -> Container:

@@ -72,7 +72,7 @@ def apply_changes(cfg: dict, changes: list[str]) -> None:
 
 
 def import_rootfs(store: ImageStore, stream: BinaryIO, names: list[str], changes: list[str],
-                  message: str = "", source: str = "") -> Image:
+                  message: str = "", source: str = "", arch: str = "", os_name: str = "") -> Image:
     layer_id, diff_id, size = store.layers.create(stream, None)
     now = time.time()
     created = rfc3339(now).replace("+00:00", "Z")
@@ -82,8 +82,8 @@ def import_rootfs(store: ImageStore, stream: BinaryIO, names: list[str], changes
     history["comment"] = message or "imported from tarball"  # Podman's default comment
     config = {
         "created": created,
-        "architecture": host_arch(),
-        "os": "linux",
+        "architecture": arch or host_arch(),
+        "os": os_name or "linux",
         "config": run_cfg,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [history],

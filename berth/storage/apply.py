@@ -1,38 +1,28 @@
 """Apply an image layer (tar, tar+gzip or tar+zstd) to a directory, safely and fast.
 
-Python reads the layer in 1 MiB chunks, decompresses it, hashes the uncompressed
-bytes (the diff ID) and runs `TarScanner` over them; the scanner hands GNU tar
-(on a pipe) only the bytes of members this module has validated, so a hostile
-member makes us kill tar before tar has seen it.  GNU tar does the extraction
-because Python's tarfile is about five times slower on many small files.
+Python reads the layer in 1 MiB chunks, decompresses and hashes it (the diff ID) and
+runs `TarScanner` over it; GNU tar, on a pipe, gets only bytes of members that
+`_Applier._on_member` accepted, so a hostile member kills tar before tar sees it
+(tarfile is ~5x slower than GNU tar on many small files).  Refused: any ".."
+component (GNU tar strips up to the last ".." rather than resolving it, so even
+"a/../b" would land elsewhere than a lexical check thinks; a leading "/" is merely
+dropped, as Docker does), parents or hard-link targets that go through a symlink
+made by this layer (vfs: or a lower-layer symlink on disk), a hard link to a
+symlink counts as a symlink.  Symlink targets are free.  Rootless skips devices.
 
-Validation (``_Applier._on_member``): a leading "/" is dropped, as Docker and
-Podman do; any ".." component is refused (GNU tar would strip everything up to the
-last ".." instead of resolving it, so even a harmless-looking "a/../b" lands
-elsewhere than a lexical normalisation says); no entry, hard link target or
-whiteout may have a parent that is a symlink made earlier by this layer (or, with
-``whiteout_format="vfs"``, a symlink on disk from the lower layers); a hard link
-to a symlink is itself treated as a symlink.  Symlink targets are free: they are
-resolved inside the container.  Rootless mode skips char/block devices (mknod
-needs CAP_MKNOD in the initial namespace); fifos are kept.
+tar flags: --numeric-owner --same-owner --same-permissions (ids, setuid bits);
+--xattrs --xattrs-include=* (the default restores only user.*, losing file caps)
+minus trusted.overlay.*/user.overlay.* (only we set those); --delay-directory-restore
+(modes/mtimes of directories after all members).  Not used: --no-overwrite-dir
+(a layer's directory must override the lower one's metadata in vfs mode),
+--keep-directory-symlink, --absolute-names, --unlink-first (the default O_EXCL +
+unlink never follows a final symlink), --exclude=.wh.* (whiteout members are not
+forwarded at all; GNU's exclude is unanchored and would also drop "a/.wh.b/c",
+while keeping "x.wh.y").  tar runs with LC_ALL=C and no TAR_OPTIONS.
 
-tar flags: ``--numeric-owner --same-owner --same-permissions`` keep uid/gid and
-setuid bits as recorded; ``--xattrs --xattrs-include=*`` restores every namespace
-(GNU tar restores only user.* by default, which would drop file capabilities) but
-``--xattrs-exclude`` drops overlay's own ``trusted.overlay.*``/``user.overlay.*``,
-which only this module may set; ``--delay-directory-restore`` sets directory modes
-and mtimes after all members (unsorted layers, read-only directories).  Not used:
-``--no-overwrite-dir`` (a layer's directory entry must override the lower one's
-metadata in vfs mode; in overlay mode DEST starts empty), ``--keep-directory-symlink``,
-``--absolute-names`` and ``--unlink-first``: GNU tar's default of creating files with
-O_EXCL and unlinking what was there never follows a symlink in the last component.
-``--exclude=.wh.*`` is not needed because whiteout members are never forwarded
-(GNU tar's exclude is unanchored and matches whole subtrees: ".wh.*" also drops
-"a/.wh.b/c" while keeping "x.wh.y").  tar runs with LC_ALL=C and no TAR_OPTIONS.
-
-On any failure the tar process is killed, DEST is emptied (DEST itself is kept)
-and the error is raised: `UnsafeArchive` for refused members, `StorageError` for
-truncated or corrupt streams, a diff ID mismatch, or tar's own failure.
+On failure tar is killed, DEST is emptied (but kept) and `UnsafeArchive` (refused
+member) or `StorageError` (truncated/corrupt stream, diff ID mismatch, tar error)
+is raised.
 """
 
 from __future__ import annotations
@@ -41,6 +31,7 @@ import errno
 import fcntl
 import functools
 import hashlib
+import itertools
 import os
 import shutil
 import stat
@@ -86,25 +77,18 @@ def apply_layer(src: BinaryIO, dest: str | os.PathLike[str], *, rootless: bool =
                 tar_split: str | None = None) -> ApplyResult:
     """Extract the layer read from `src` into `dest`.
 
-    ``whiteout_format="overlay"``: `dest` must be empty (it is created if missing).
-    After extraction ``dir/.wh.NAME`` becomes a 0:0 char device ``dir/NAME`` and
-    ``dir/.wh..wh..opq`` sets ``trusted.overlay.opaque=y`` on ``dir`` (rootless:
-    ``user.overlay.opaque``, for overlay's userxattr mode).  Rootless whiteouts are
-    still 0:0 char devices (Linux >= 5.8 lets unprivileged users mknod those); if
-    mknod is refused we fall back to overlay's "xwhiteout" (Linux >= 6.7): an empty
-    file with ``user.overlay.whiteout`` inside a directory marked
-    ``user.overlay.opaque=x``.  A whiteout whose name the layer itself also creates
-    is dropped (the new entry hides the lower one; a new directory is made opaque).
+    overlay: `dest` must be empty (created if missing).  ``dir/.wh.NAME`` becomes a
+    0:0 char device, ``dir/.wh..wh..opq`` sets ``trusted.overlay.opaque=y`` (rootless:
+    ``user.overlay.*``, overlay's userxattr mode).  Rootless whiteouts are 0:0 devices
+    too (unprivileged mknod of those works since Linux 5.8); if refused, an empty file
+    with ``user.overlay.whiteout`` in a dir marked ``user.overlay.opaque=x`` (Linux
+    6.7+ "xwhiteout").  A whiteout of a name the layer itself creates is dropped (a
+    new directory is made opaque instead).
 
-    ``whiteout_format="vfs"``: `dest` holds a copy of the lower layers and whiteouts
-    delete for real, in stream order: before a whiteout is applied, tar is finished
-    so everything before it is on disk, and a new tar takes the rest.  Paths created
-    by this layer are spared, as the OCI spec asks, but a whiteout only sees what
-    precedes it.  A directory entry replacing a lower non-directory (or the reverse)
-    removes the lower object first, as Docker does.
-
-    ``tar_split``: a file to record the stream's headers in (see storage/tarsplit.py), so the
-    exact tar can be rebuilt later for push and save; removed again on failure.
+    vfs: `dest` holds a copy of the lower layers; whiteouts delete, in stream order
+    (tar is finished first so all earlier members are on disk, then restarted),
+    sparing what this layer created; a whiteout cannot see later members.  A lower
+    object whose type conflicts with a directory entry is removed first, as Docker does.
     """
     if whiteout_format not in ("overlay", "vfs"):
         raise ValueError(f"unknown whiteout format {whiteout_format!r}")
@@ -151,18 +135,13 @@ def _uncompressed(src: BinaryIO) -> Iterator[bytes]:
             break
     if not head:
         return
-    stream = _chain(head, raw)
+    stream = itertools.chain([head], raw)
     if head[:2] == b"\x1f\x8b":
         yield from _gunzip(stream)
     elif head[:4] == b"\x28\xb5\x2f\xfd":
         yield from _coalesce(_unzstd(stream))
     else:
         yield from stream
-
-
-def _chain(first: bytes, rest: Iterable[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
 
 
 def _gunzip(stream: Iterable[bytes]) -> Iterator[bytes]:
@@ -184,11 +163,7 @@ def _gunzip(stream: Iterable[bytes]) -> Iterator[bytes]:
                     buf = d.unconsumed_tail
                 else:
                     break
-    except (zlib.error, ValueError) as exc:
-        raise StorageError(f"corrupt gzip layer: {exc}") from None
-    except Exception as exc:  # isal's IsalError is not a zlib.error
-        if type(exc).__name__ != "IsalError":
-            raise
+    except (zlib.error, _ZLIB.error, ValueError) as exc:
         raise StorageError(f"corrupt gzip layer: {exc}") from None
     if not d.eof:
         raise StorageError("layer stream is truncated (incomplete gzip data)")
@@ -240,6 +215,30 @@ def _gnu_tar() -> str:
         if "GNU tar" in out:
             return tar
     raise StorageError("applying layers needs GNU tar")
+
+
+def tar_directory(path: str, out: BinaryIO) -> None:
+    """Write `path`'s tree to `out` as a tar (export): numeric owners, xattrs, no "./" prefix."""
+    tar = _gnu_tar()
+    names = sorted(os.listdir(path))
+    with tempfile.TemporaryFile() as errors:
+        argv = [tar, "--create", "--file=-", f"--directory={path}", "--numeric-owner", "--xattrs",
+                "--xattrs-include=*", "--xattrs-exclude=trusted.overlay.*", "--sparse", "--", *names]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors,
+                                env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
+        assert proc.stdout is not None
+        try:
+            while chunk := proc.stdout.read(_CHUNK):
+                out.write(chunk)
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
+            proc.stdout.close()
+        if proc.wait() not in (0, 1):  # 1: a file changed while being read; tar still wrote it
+            errors.seek(0)
+            text = errors.read().decode(errors="replace").strip().splitlines()
+            raise StorageError(f"tar failed: {text[-1] if text else f'exit status {proc.returncode}'}")
 
 
 class _Tar:

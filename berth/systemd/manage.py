@@ -53,7 +53,7 @@ def all_paths(rootless: bool) -> list[str]:
 
 def path_by_name(name: str, rootless: bool) -> str:
     if not supported(name):
-        raise BerthError(f"{os.path.splitext(name)[1]!r} is not a supported quadlet file type".replace("'", '"'))
+        raise BerthError(f'"{os.path.splitext(name)[1]}" is not a supported quadlet file type')
     for d in unit_dirs(rootless):
         p = os.path.join(d, name)
         if os.path.exists(p):
@@ -67,7 +67,7 @@ def service_name(path: str) -> str:
 
     info = unit_info(UnitFile.load(path))
     if info is None:
-        raise BerthError(f"unsupported file type {path!r}")
+        raise BerthError(f'unsupported file type "{path}"')
     return info.service_file
 
 

@@ -47,7 +47,7 @@ def load_units(dirs: list[str]) -> tuple[list[UnitFile], list[str]]:
         except FileNotFoundError:
             continue
         except OSError as e:
-            errors.append(f"error reading directory {d!r}: {e.strerror}")
+            errors.append(f'error reading directory "{d}": {e.strerror}')
             continue
         for name in names:
             if name in seen or (_ext(name) not in EXTENSIONS and _ext(name) not in OTHER_EXTENSIONS):
@@ -59,7 +59,7 @@ def load_units(dirs: list[str]) -> tuple[list[UnitFile], list[str]]:
                 units.append(UnitFile.load(path))
                 seen.add(name)
             except (OSError, UnicodeDecodeError, UnitFileError) as e:
-                errors.append(f"error loading {path!r}, {e}")
+                errors.append(f'error loading "{path}", {e}')
     return units, errors
 
 
@@ -94,7 +94,7 @@ def load_dropins(unit: UnitFile, dirs: list[str]) -> list[str]:
             except FileNotFoundError:
                 continue
             except OSError as e:
-                errors.append(f"error reading directory {ddir!r}, {e.strerror}")
+                errors.append(f'error reading directory "{ddir}", {e.strerror}')
                 continue
             for n in names:
                 if n.endswith(".conf") and n not in chosen:
@@ -103,7 +103,7 @@ def load_dropins(unit: UnitFile, dirs: list[str]) -> list[str]:
         try:
             unit.merge(UnitFile.load(chosen[n]))
         except (OSError, UnicodeDecodeError, UnitFileError) as e:
-            errors.append(f"error loading {chosen[n]!r}, {e}")
+            errors.append(f'error loading "{chosen[n]}", {e}')
     return errors
 
 
@@ -128,7 +128,7 @@ def convert_units(units: list[UnitFile], binary: str, is_user: bool) -> Result:
     for u in sorted(units, key=lambda u: EXTENSIONS.get(_ext(u.filename), ("", "", 0))[2]):
         ext = _ext(u.filename)
         if ext not in converters:
-            res.warnings.append(f"Unsupported file type {u.filename!r}")
+            res.warnings.append(f'Unsupported file type "{u.filename}"')
             continue
         group = EXTENSIONS[ext][0]
         image = u.lookup(group, "Image") if ext != ".network" else None

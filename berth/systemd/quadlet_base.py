@@ -160,7 +160,7 @@ def absolute_path(unit: UnitFile, path: str) -> str:
     if (path.startswith("%") and not path.startswith("%%")) or os.path.isabs(path):
         return path
     if unit.path:
-        return os.path.join(os.path.dirname(unit.path), path)
+        return os.path.normpath(os.path.join(os.path.dirname(unit.path), path))
     return os.path.abspath(path)
 
 

@@ -9,6 +9,10 @@ import pytest
 from tests.conftest import conmons_for, mounts_under
 
 IMG = "localhost/busybox"
+# Containers get no network unless a test is about networking: bridge setup of parallel stores races on
+# the host's shared podman0 bridge and its iptables chains (see the report), which is not what these test.
+RUN = ("run", "--network", "none")
+CREATE = ("create", "--network", "none")
 
 
 def assert_error(r, code: int, *needles: str) -> str:
@@ -16,7 +20,7 @@ def assert_error(r, code: int, *needles: str) -> str:
     assert r.returncode == code, f"exit {r.returncode}, wanted {code}\nstdout: {r.stdout}\nstderr: {r.stderr}"
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert lines and lines[0].startswith("Error: "), f"stderr: {r.stderr!r}"
-    assert all(ln.startswith("See '") and ln.endswith(" --help'") for ln in lines[1:]), \
+    assert all(ln.startswith(("See 'berth ", "Try 'berth ")) for ln in lines[1:]), \
         f"more than one error line: {r.stderr!r}"
     assert "Traceback" not in r.stderr
     for n in needles:
@@ -34,7 +38,7 @@ def assert_nothing_left(b, *, containers: str = "") -> None:
 
 @pytest.mark.parametrize("verb", ["run", "create"])
 def test_unknown_image(bb, verb):
-    r = bb(verb, "localhost/nope", "true", check=False)
+    r = bb(verb, "localhost/nope", "true", check=False)  # the default network: it fails before any setup
     assert_error(r, 125, "localhost/nope", "image not known")
     assert r.stdout == ""
     assert_nothing_left(bb)
@@ -58,7 +62,7 @@ def test_unknown_object_for_plain_inspect(bb):
 
 
 def test_inspect_prints_what_exists_and_fails_for_the_rest(bb):
-    bb("create", "--name", "there", IMG, "true")
+    bb(*CREATE, "--name", "there", IMG, "true")
     r = bb("inspect", "--format", "{{.Name}}", "there", "nope", check=False)
     assert r.returncode == 125
     assert r.stdout == "there\n"
@@ -70,7 +74,7 @@ def test_rm_of_unknown_container(bb):
     assert_error(r, 1, 'no container with name or ID "nope" found: no such container')  # Podman: 1
     r = bb("rm", "-f", "nope")  # --force ignores missing containers
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
-    bb("create", "--name", "real", IMG, "true")
+    bb(*CREATE, "--name", "real", IMG, "true")
     r = bb("rm", "nope", "real", check=False)  # the others are still removed
     assert r.returncode == 1 and r.stdout == "real\n"
     assert_nothing_left(bb)
@@ -91,40 +95,40 @@ def test_exists_is_silent(bb, what):
 
 
 def test_name_already_in_use(bb):
-    cid = bb.out("create", "--name", "dup", IMG, "true")
-    r = bb("create", "--name", "dup", IMG, "true", check=False)
+    cid = bb.out(*CREATE, "--name", "dup", IMG, "true")
+    r = bb(*CREATE, "--name", "dup", IMG, "true", check=False)
     assert_error(r, 125, 'the container name "dup" is already in use by', cid)
-    r = bb("run", "--rm", "--name", "dup", IMG, "true", check=False)
+    r = bb(*RUN, "--rm", "--name", "dup", IMG, "true", check=False)
     assert_error(r, 125, "already in use")
     assert_nothing_left(bb, containers="dup")
 
 
 def test_invalid_container_name(bb):
-    r = bb("create", "--name", "bad name!", IMG, "true", check=False)
+    r = bb(*CREATE, "--name", "bad name!", IMG, "true", check=False)
     assert_error(r, 125, "invalid argument")
     assert_nothing_left(bb)
 
 
 def test_command_not_found(bb):
-    r = bb("run", "--rm", IMG, "/nope", check=False)
+    r = bb(*RUN, "--rm", IMG, "/nope", check=False)
     assert_error(r, 127, "/nope", "OCI runtime attempted to invoke a command that was not found")
     assert_nothing_left(bb)
-    r = bb("run", "--rm", IMG, "nope-in-path", check=False)
+    r = bb(*RUN, "--rm", IMG, "nope-in-path", check=False)
     assert_error(r, 127, "nope-in-path")
     assert_nothing_left(bb)
 
 
 def test_command_not_executable(bb):
-    r = bb("run", "--rm", IMG, "/etc/passwd", check=False)
+    r = bb(*RUN, "--rm", IMG, "/etc/passwd", check=False)
     assert_error(r, 126, "/etc/passwd", "permission denied")
     assert_nothing_left(bb)
-    r = bb("run", "--rm", IMG, "/etc", check=False)
+    r = bb(*RUN, "--rm", IMG, "/etc", check=False)
     assert r.returncode == 126
     assert_nothing_left(bb)
 
 
 def test_failed_start_without_rm_leaves_a_created_container_and_no_mount(bb):
-    r = bb("run", "--name", "nf", IMG, "/nope", check=False)
+    r = bb(*RUN, "--name", "nf", IMG, "/nope", check=False)
     assert_error(r, 127)
     # as Podman: the container exists (Created), but nothing of it is mounted or running
     assert_nothing_left(bb, containers="nf")
@@ -138,7 +142,7 @@ def test_failed_start_without_rm_leaves_a_created_container_and_no_mount(bb):
 
 
 def test_unknown_user(bb):
-    r = bb("run", "--rm", "-u", "nouser", IMG, "true", check=False)
+    r = bb(*RUN, "--rm", "-u", "nouser", IMG, "true", check=False)
     assert_error(r, 126, "unable to find user nouser")
     assert_nothing_left(bb)
 
@@ -165,8 +169,8 @@ def test_unknown_user(bb):
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_invalid_flag_values(bb, flags, needle):
     cmd = [] if flags == ["--entrypoint", ""] else ["true"]
-    for verb in ("create", "run"):
-        r = bb(verb, *flags, IMG, *cmd, check=False)
+    for verb in (CREATE, RUN):
+        r = bb(*(verb[:1] if "--network" in flags else verb), *flags, IMG, *cmd, check=False)
         assert_error(r, 125, needle)
         assert r.stdout == ""
         assert_nothing_left(bb)
@@ -181,14 +185,14 @@ def test_invalid_time(bb, argv):
 def test_invalid_cidfile(bb):
     cidfile = bb.base / "cid"
     cidfile.write_text("taken")
-    r = bb("run", "--rm", "--cidfile", str(cidfile), IMG, "true", check=False)
+    r = bb(*RUN, "--rm", "--cidfile", str(cidfile), IMG, "true", check=False)
     assert_error(r, 125, "container id file exists")
     assert cidfile.read_text() == "taken"
     assert_nothing_left(bb)
 
 
 def test_unknown_flag_and_command(bb):
-    r = bb("run", "--bogus", IMG, "true", check=False)
+    r = bb(*RUN, "--bogus", IMG, "true", check=False)
     line = assert_error(r, 125, "unknown flag: --bogus")
     assert line == "Error: unknown flag: --bogus"
     assert "See 'berth run --help'" in r.stderr
@@ -196,7 +200,7 @@ def test_unknown_flag_and_command(bb):
     assert_error(r, 125, "unknown flag: --bogus")
     r = bb("bogus", check=False)
     assert_error(r, 125, "unrecognized command `berth bogus`")
-    r = bb("run", check=False)
+    r = bb(*RUN, check=False)
     assert_error(r, 125)
     assert_nothing_left(bb)
 
@@ -219,7 +223,7 @@ def test_import_of_something_that_is_not_a_tar(berth):
 
 
 def test_rm_of_a_running_container_without_force(bb):
-    bb("run", "-d", "--name", "busy", IMG, "sleep", "30")
+    bb(*RUN, "-d", "--name", "busy", IMG, "sleep", "30")
     r = bb("rm", "busy", check=False)
     assert_error(r, 2, "cannot remove container", "as it is running", "container state improper")
     assert bb.out("ps", "--format", "{{.Names}}") == "busy"
@@ -227,31 +231,31 @@ def test_rm_of_a_running_container_without_force(bb):
 
 
 def test_stop_of_a_stopped_container_is_not_an_error(bb):
-    bb("run", "--name", "done", IMG, "true")
+    bb(*RUN, "--name", "done", IMG, "true")
     r = bb("stop", "done")
     assert (r.returncode, r.stdout, r.stderr) == (0, "done\n", "")
-    bb("create", "--name", "fresh", IMG, "true")
+    bb(*CREATE, "--name", "fresh", IMG, "true")
     assert bb.out("stop", "fresh") == "fresh"
 
 
 def test_exec_in_a_stopped_container(bb):
-    bb("run", "--name", "done", IMG, "true")
+    bb(*RUN, "--name", "done", IMG, "true")
     r = bb("exec", "done", "true", check=False)
     # Podman (2.0 and later) exits 255 here, not 125; scripts (e.g. resource agents) test for it
     assert_error(r, 255, "can only create exec sessions on running containers: container state improper")
-    bb("create", "--name", "fresh", IMG, "true")
+    bb(*CREATE, "--name", "fresh", IMG, "true")
     assert_error(bb("exec", "fresh", "true", check=False), 255, "container state improper")
 
 
 def test_exec_without_a_command(bb):
-    bb("run", "-d", "--name", "up", IMG, "sleep", "30")
+    bb(*RUN, "-d", "--name", "up", IMG, "sleep", "30")
     r = bb("exec", "up", check=False)
     assert_error(r, 255, "must provide a non-empty command to start an exec session")
     bb("stop", "-t", "0", "up")
 
 
 def test_exec_command_not_found_or_not_executable(bb):
-    bb("run", "-d", "--name", "up", IMG, "sleep", "30")
+    bb(*RUN, "-d", "--name", "up", IMG, "sleep", "30")
     assert_error(bb("exec", "up", "/nope", check=False), 127, "/nope", "not found")
     assert_error(bb("exec", "up", "nope-in-path", check=False), 127, "nope-in-path")
     assert_error(bb("exec", "up", "/etc/passwd", check=False), 126, "/etc/passwd", "permission denied")
@@ -260,7 +264,7 @@ def test_exec_command_not_found_or_not_executable(bb):
 
 
 def test_kill_of_a_stopped_container(bb):
-    bb("run", "--name", "done", IMG, "true")
+    bb(*RUN, "--name", "done", IMG, "true")
     r = bb("kill", "done", check=False)
     assert_error(r, 125, "can only kill running containers", "container state improper")
     r = bb("kill", "-s", "BOGUS", "done", check=False)
@@ -268,13 +272,13 @@ def test_kill_of_a_stopped_container(bb):
 
 
 def test_start_attach_of_a_running_container(bb):
-    bb("run", "-d", "--name", "up", IMG, "sleep", "30")
+    bb(*RUN, "-d", "--name", "up", IMG, "sleep", "30")
     assert_error(bb("start", "-a", "up", check=False), 125, "already running")
     bb("stop", "-t", "0", "up")
 
 
 def test_logs_with_a_bad_time(bb):
-    bb("run", "--name", "done", IMG, "true")
+    bb(*RUN, "--name", "done", IMG, "true")
     assert_error(bb("logs", "--since", "bogus", "done", check=False), 125, "bogus")
     assert_error(bb("logs", "--until", "bogus", "done", check=False), 125, "bogus")
     assert_error(bb("logs", "--tail", "x", "done", check=False), 125, "x")
@@ -286,7 +290,7 @@ def test_ps_with_a_bad_filter(bb):
 
 
 def test_bad_format_template(bb):
-    bb("create", "--name", "c", IMG, "true")
+    bb(*CREATE, "--name", "c", IMG, "true")
     r = bb("ps", "-a", "--format", "{{.Nope}}", check=False)
     assert_error(r, 125, "Nope")
     r = bb("inspect", "--format", "{{.State.Nope}}", "c", check=False)

@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from berth.systemd.escape import split_words
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -212,6 +210,7 @@ WantedBy=default.target
     finally:
         notify.close()
     # READY=1 comes from `run --sdnotify=conmon`; its delivery is owned by the sd-notify work
+    print("sd_notify messages:", messages)
     if messages:
         assert any("READY=1" in m for m in messages), messages
 
@@ -281,8 +280,8 @@ def test_restart_unit_ships_and_its_commands_work(bb, tmp_path):
     user.write_text((REPO / "contrib/systemd/user/berth-restart.service").read_text()
                     .replace("=berth ", f"={BERTH_BIN} "))
     analyze_verify([rendered, user, REPO / "contrib/systemd/user/berth-user-wait-network-online.service"])
-    bb("create", "--name", "always", "--restart", "always", "localhost/busybox", "sleep", "300")
-    bb("create", "--name", "never", "localhost/busybox", "sleep", "300")
+    bb("create", "--name", "always", "--restart", "always", "localhost/busybox", "sh", "-c", LOOP)
+    bb("create", "--name", "never", "localhost/busybox", "sh", "-c", LOOP)
     unit = Unit(rendered.read_text().replace("$LOGGING", f"--root {bb.root} --runroot {bb.runroot}"),
                 "berth-restart.service", tmp_path)
     unit.run("ExecStart")

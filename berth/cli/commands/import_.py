@@ -25,14 +25,16 @@ def run(args: argparse.Namespace) -> int:
     names = [qualify(args.reference)] if args.reference else []
     rt = engine(args)
     if args.source == "-":
-        img = import_rootfs(rt.images, sys.stdin.buffer, names, args.change, args.message)
+        img = import_rootfs(rt.images, sys.stdin.buffer, names, args.change, args.message,
+                            arch=args.arch, os_name=args.os)
     else:
         try:
             f = open(args.source, "rb")  # noqa: SIM115
         except OSError as e:
             raise InvalidArgument(f"open {args.source}: {e.strerror.lower() if e.strerror else e}") from None
         with f:
-            img = import_rootfs(rt.images, f, names, args.change, args.message)
+            img = import_rootfs(rt.images, f, names, args.change, args.message, arch=args.arch,
+                                os_name=args.os)
     if not args.quiet:
         print(f"sha256:{img.id}" if False else img.id)
     return 0

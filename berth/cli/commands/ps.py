@@ -38,6 +38,9 @@ def apply_filters(rt, ctrs: list, filters: list[str]) -> list:
         if k not in ("id", "name", "label", "status", "exited", "ancestor", "before", "since", "restart-policy",
                      "label!", "should-start-on-boot"):
             raise InvalidArgument(f'"{k}" is an invalid filter')
+        if k == "status" and v not in ("created", "running", "paused", "exited", "stopped", "removing",
+                                       "restarting", "unknown", "dead", "configured", "stopping"):
+            raise InvalidArgument(f"unknown container state: {v}: invalid argument")  # up front, even with no containers
         groups.setdefault(k, []).append(v)
     out = []
     by_ref = {}

@@ -81,6 +81,8 @@ def describe(exc: BaseException) -> str:
         return "connect: connection refused"
     if isinstance(seen, ssl.SSLCertVerificationError):
         return f"tls: failed to verify certificate: {seen.verify_message}"
+    if isinstance(seen, ssl.SSLError) and seen.reason == "WRONG_VERSION_NUMBER":
+        return "http: server gave HTTP response to HTTPS client"
     if isinstance(seen, ssl.SSLError):
         return f"tls: {seen.reason or seen}"
     text = str(seen)
