@@ -21,8 +21,17 @@ CONF_FILES = ["/usr/share/containers/containers.conf", "/etc/containers/containe
 SECCOMP_PATHS = ["/usr/share/containers/seccomp.json", "/etc/containers/seccomp.json"]
 
 
+def in_userns() -> bool:
+    """Inside a user namespace other than the initial one (a rootless berth's own, after joining)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split()[:3] != ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
 def is_rootless() -> bool:
-    return os.geteuid() != 0
+    return os.geteuid() != 0 or in_userns()
 
 
 def _user_conf_files() -> list[str]:
@@ -140,8 +149,10 @@ class EngineOptions:
     cgroup_manager: str = "cgroupfs"
     events_backend: str = "file"
     tmpdir: str = ""
+    rootless: bool = False
 
     def __post_init__(self) -> None:
+        self.rootless = is_rootless()
         self.root = os.path.abspath(self.root or os.environ.get("BERTH_ROOT") or default_root())
         self.runroot = os.path.abspath(self.runroot or os.environ.get("BERTH_RUNROOT") or default_runroot())
         self.runtime = self.runtime or os.environ.get("BERTH_RUNTIME", "")

@@ -230,4 +230,9 @@ def engine(args: argparse.Namespace):
                          storage_driver=args.storage_driver or "", log_level=args.log_level or "warn",
                          cgroup_manager=args.cgroup_manager or "cgroupfs",
                          events_backend=args.events_backend or "file", tmpdir=args.tmpdir or "")
+    if opts.rootless:
+        # paths were chosen as the user; from here on we are "root" in the user's namespace
+        from berth.rootless.userns import ensure
+
+        ensure(opts.runroot)
     return Runtime(opts)

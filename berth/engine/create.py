@@ -104,8 +104,9 @@ def _network_config(rt: Runtime, opts: CreateOptions, config: dict, icfg: dict) 
     from berth.network.ports import parse_publish
 
     values = [v for v in opts.networks if v]
-    if not values and rt.rootless:
-        values = ["none"]  # rootless bridge networking (pasta) is not there yet
+    if rt.rootless and (not values or values in (["bridge"], ["default"], ["private"])):
+        # an ordinary user cannot create bridges: pasta gives the container the host's network view
+        values = ["pasta"]
     mode, nets = parse_network_flag(values, opts.network_aliases, opts.ip, opts.mac_address)
     if mode == "bridge":
         store = networks_of(rt)
@@ -124,7 +125,7 @@ def _network_config(rt: Runtime, opts: CreateOptions, config: dict, icfg: dict) 
                        for m in ports):
                 ports += [{"host_ip": "", "container_port": int(num.split("-")[0]), "host_port": 0, "range": 1,
                            "protocol": proto or "tcp"}]
-    if ports and mode != "bridge":
+    if ports and mode not in ("bridge", "pasta"):
         if mode == "host":
             ports = []  # Podman: published ports are ignored with the host network
         else:

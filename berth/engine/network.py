@@ -36,7 +36,7 @@ def parse_network_flag(values: list[str], aliases: list[str], ip: str, mac: str)
             if item in ("", "bridge", "default", "private"):
                 nets.setdefault("podman", {})
                 continue
-            if item in ("none", "host") or item.startswith(("container:", "ns:")):
+            if item in ("none", "host", "pasta") or item.startswith(("container:", "ns:")):
                 if len(values) > 1:
                     raise InvalidArgument(f"cannot set multiple networks without bridge network mode, "
                                           f"selected mode {item}: invalid argument")
@@ -82,6 +82,8 @@ def setup(rt: Runtime, c: Container) -> tuple[str, list]:
         return f"/proc/{other.state['pid']}/ns/net", []
     if mode in ("none", "private"):
         return "", []
+    if mode == "pasta":
+        return _setup_pasta(rt, c), []
     from berth.network import netns
     from berth.network.ports import reserve
 
@@ -133,12 +135,36 @@ def setup(rt: Runtime, c: Container) -> tuple[str, list]:
     return path, socks
 
 
+def _setup_pasta(rt: Runtime, c: Container) -> str:
+    from berth.network import netns, pasta
+
+    ports = [dict(p) for p in c.config.get("ports") or []]
+    c.state.update(netns=netns.path_for(rt.runroot, f"berth-{c.id[:16]}"), network_payload=None)
+    rt.save(c)
+    path = netns.create(rt.runroot, f"berth-{c.id[:16]}")
+    os.makedirs(rt.rundir(c.id), exist_ok=True)
+    try:
+        pasta.start(path, ports, os.path.join(rt.rundir(c.id), "pasta.pid"))
+    except BaseException:
+        netns.remove(path)
+        c.state["netns"] = ""
+        rt.save(c)
+        raise
+    c.state["ports"] = ports
+    return path
+
+
 def teardown(rt: Runtime, c: Container) -> None:
     path = c.state.get("netns")
     payload = c.state.get("network_payload")
     if not path:
         return
     from berth.network import netns
+
+    if c.config.get("network") == "pasta":
+        from berth.network import pasta
+
+        pasta.stop(os.path.join(rt.rundir(c.id), "pasta.pid"))
 
     if payload:
         try:

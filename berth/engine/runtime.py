@@ -11,7 +11,7 @@ import os
 import time
 from functools import cached_property
 
-from berth.config import ContainersConf, EngineOptions, is_rootless, load_containers_conf
+from berth.config import ContainersConf, EngineOptions, load_containers_conf
 from berth.engine.container import Container
 from berth.engine.db import Database
 from berth.engine.locks import container_lock
@@ -24,7 +24,7 @@ class Runtime:
         self.opts = opts or EngineOptions()
         self.root = self.opts.root
         self.runroot = self.opts.runroot
-        self.rootless = is_rootless()
+        self.rootless = self.opts.rootless
         self.exit_dir = os.path.join(self.runroot, "exits")
         self.db = Database(os.path.join(self.root, "db.sql"))
         self._check_boot()

@@ -65,7 +65,7 @@ class GenerateOptions:
     new_runroot: str = "%t/berth"      # RequiresMountsFor= of the --new form
     version: str = ""
     timestamp: str | None = None       # None: now
-    bool_flags: frozenset = DEFAULT_BOOL_FLAGS
+    bool_flags: frozenset[str] = DEFAULT_BOOL_FLAGS
 
 
 @record
@@ -220,7 +220,7 @@ def _bool_value(v: str) -> bool:
     return v.lower() not in ("false", "0", "no")
 
 
-def parse_run_args(args: list[str], bool_flags: frozenset) -> _Parsed:
+def parse_run_args(args: list[str], bool_flags: frozenset[str]) -> _Parsed:
     """Split run/create arguments into options and IMAGE [COMMAND], noting the flags --new rewrites."""
     p = _Parsed(flags=[], positional=[])
     i = 0
@@ -334,20 +334,21 @@ def _new_run_command(c: ContainerFacts, opts: GenerateOptions, svc: str) -> tupl
     tail = [escape_arg(a) for a in _filter_flags(parsed.flags, force_sdnotify) + parsed.positional]
     words = [escape_arg(g) for g in kept_globals] + head + tail
     if opts.template:
-        words = _template_name(words, svc)
+        words = _template_name(words, len(kept_globals), svc)
     return words, parsed
 
 
-def _template_name(words: list[str], svc: str) -> list[str]:
-    """Give each instance its own container name: --name NAME-%i."""
+def _template_name(words: list[str], run_index: int, svc: str) -> list[str]:
+    """Give each instance its own container name: --name NAME-%i (inserted after `run` if absent)."""
     words = list(words)
     for i, w in enumerate(words):
+        if i <= run_index:
+            continue
         if w == "--name" and i + 1 < len(words):
             words[i + 1] += "-%i"
             return words
         if w.startswith("--name="):
             words[i] += "-%i"
             return words
-    idx = words.index("run")
-    words.insert(idx + 1, f"--name={svc}-%i")
+    words.insert(run_index + 1, f"--name={svc}-%i")
     return words

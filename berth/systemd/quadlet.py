@@ -138,7 +138,7 @@ def convert_units(units: list[UnitFile], binary: str, is_user: bool) -> Result:
                                 "podman-pull manpage discussion of short-name-aliases.conf for details.")
         try:
             service = converters[ext](u, ctx)
-        except ConvertError as e:
+        except (ConvertError, ValueError) as e:     # ValueError: an Exec=-style line that does not split
             res.errors.append(f"converting \"{u.filename}\": {e}")
             continue
         res.units[service.filename] = service

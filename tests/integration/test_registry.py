@@ -200,7 +200,7 @@ def test_save_load_formats_and_multi_image(bb, other, tmp_path: Path, busybox_ta
         other("rmi", "-a", "-f")
     # stdout → stdin, and an OCI directory
     data = subprocess.run(bb.argv("save", "localhost/busybox"), capture_output=True, check=True).stdout
-    assert other("load", input=data).stdout.strip() == "Loaded image: localhost/busybox:latest"
+    assert other("load", input=data).stdout.strip() == b"Loaded image: localhost/busybox:latest"
     bb("save", "--format", "oci-dir", "-o", str(tmp_path / "ocidir"), "localhost/busybox")
     assert (tmp_path / "ocidir" / "index.json").exists()
     other("rmi", "-a", "-f")

@@ -252,3 +252,9 @@ def test_new_run_command_rewrites():
         "/usr/bin/berth run --cidfile=%t/%n.ctr-id --rm -d --sdnotify container img")
     with pytest.raises(GenerateError, match="no create command found"):
         _exec_start([])
+
+
+def test_template_names_each_instance():
+    assert _exec_start(["berth", "--tmpdir", "run", "run", "img"], template=True).startswith(
+        f"/usr/bin/berth --tmpdir run run --name=container-{'c' * 64}-%i --cidfile=%t/%n.ctr-id")
+    assert "--name web-%i " in _exec_start(["berth", "run", "--name", "web", "img"], template=True)

@@ -43,7 +43,7 @@ def _uint(value: str | None, flag: str) -> int | None:
     return int(value)
 
 
-def run_bool_flags() -> frozenset:
+def run_bool_flags() -> frozenset[str]:
     """Options of `berth run` that take no value: what --new needs to find IMAGE in a create command."""
     from berth.cli.commands._createflags import add_create_flags
 

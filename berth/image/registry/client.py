@@ -18,7 +18,7 @@ import urllib3
 from urllib3.exceptions import HTTPError
 
 from berth.image.registry.auth import Authenticator
-from berth.image.registry.errors import AuthError, BlobError, RegistryNotFound, RegistryError, error_text
+from berth.image.registry.errors import AuthError, BlobError, RegistryError, RegistryNotFound, error_text
 from berth.image.registry.manifest import ACCEPT, media_type
 from berth.image.registry.transport import Transport, abandon, describe, drain
 
@@ -87,9 +87,9 @@ class Client:
                                           chunked=chunked, retry=retry)
             if resp.status != 401 or attempt or not (body is None or isinstance(body, bytes)):
                 return resp
-            drain(resp)
             if not self.auth.challenge(resp.headers.get("WWW-Authenticate")):
-                return resp
+                return resp  # nothing new to try: the caller reports the registry's error body
+            drain(resp)
         raise AssertionError("unreachable")
 
     def _fail(self, resp: urllib3.BaseHTTPResponse, what: str) -> RegistryError:
