@@ -150,9 +150,13 @@ class EngineOptions:
     events_backend: str = "file"
     tmpdir: str = ""
     rootless: bool = False
+    host_uid: int = -1
+    host_gid: int = -1
 
     def __post_init__(self) -> None:
         self.rootless = is_rootless()
+        # the user's own IDs, read before the CLI joins its user namespace (where they become 0)
+        self.host_uid, self.host_gid = os.getuid(), os.getgid()
         self.root = os.path.abspath(self.root or os.environ.get("BERTH_ROOT") or default_root())
         self.runroot = os.path.abspath(self.runroot or os.environ.get("BERTH_RUNROOT") or default_runroot())
         self.runtime = self.runtime or os.environ.get("BERTH_RUNTIME", "")

@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("stop", "Stop one or more containers"),
     "tag": ("tag", "Add an additional name to a local image"),
     "untag": ("untag", "Remove a name from a local image"),
+    "unshare": ("unshare", "Run a command in a modified user namespace"),
     "update": ("update", "Update an existing container"),
     "version": ("version", "Display the berth version information"),
     "wait": ("wait", "Block on one or more containers"),

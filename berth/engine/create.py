@@ -225,6 +225,13 @@ def create_container(rt: Runtime, opts: CreateOptions) -> Container:
     if opts.sdnotify == "healthy" and not opts.healthcheck:
         raise InvalidArgument("SDNotify policy healthy requires a healthcheck to be set")
     _network_config(rt, opts, config, icfg)
+    from berth.engine.idmap import resolve
+
+    uid_maps, gid_maps, default_user = resolve(rt, opts.userns, opts.uidmap, opts.gidmap, rt.opts.host_uid,
+                                               rt.opts.host_gid)
+    config.update(userns=opts.userns, uid_mappings=uid_maps, gid_mappings=gid_maps)
+    if default_user and not opts.user:
+        config["user"] = default_user
     now = time.time()
     if opts.cidfile and os.path.exists(opts.cidfile):
         raise AlreadyExists(f"container id file exists. Ensure another container is not using it or "

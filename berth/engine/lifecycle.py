@@ -84,6 +84,11 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
 
     rootfs = rt.layers.mount_container(c.id)
     c.state["mounted"] = True
+    if c.config.get("uid_mappings") and not c.state.get("rootfs_shifted"):
+        from berth.engine.idmap import shift_rootfs
+
+        shift_rootfs(rootfs, c.config["uid_mappings"], c.config["gid_mappings"])
+        c.state["rootfs_shifted"] = True
     socks: list = []
     try:
         netns_path, socks = network.setup(rt, c)
@@ -93,7 +98,9 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
                             containerenv_path=cenv, default_caps=rt.conf.default_capabilities,
                             default_ulimits=rt.conf.default_ulimits, default_sysctls=rt.conf.default_sysctls,
                             seccomp_path=seccomp, init_path=_init_path(rt) if c.config.get("init") else "",
-                            cgroups=not rt.rootless, rootless=rt.rootless, netns_path=netns_path)
+                            cgroups=not rt.rootless, rootless=rt.rootless, netns_path=netns_path,
+                            uid_mappings=c.config.get("uid_mappings") or [],
+                            gid_mappings=c.config.get("gid_mappings") or [])
         spec = build_spec(c.config, inputs)
         bundle = rt.bundle(c.id)
         os.makedirs(bundle, exist_ok=True)

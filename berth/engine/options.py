@@ -31,6 +31,9 @@ class CreateOptions:
     dns_option: list[str] = field(default_factory=list)
     add_hosts: list[str] = field(default_factory=list)
     no_hosts: bool = False
+    userns: str = ""
+    uidmap: list[str] = field(default_factory=list)
+    gidmap: list[str] = field(default_factory=list)
     interactive: bool = False
     tty: bool = False
     detach: bool = False

@@ -299,8 +299,8 @@ def build_spec(cfg: dict, inp: SpecInputs) -> dict:
     sysctls = {}
     for s in inp.default_sysctls + cfg.get("sysctls", []):
         k, _, v = s.partition("=")
-        if k.startswith("net.") and net == "host":
-            continue
+        if k.startswith("net.") and (net == "host" or (inp.uid_mappings and inp.netns_path)):
+            continue  # not ours to set: the network namespace belongs to another user namespace
         sysctls[k.strip()] = v.strip()
     if sysctls:
         linux["sysctl"] = sysctls
@@ -337,10 +337,12 @@ def _mounts(cfg: dict, inp: SpecInputs) -> list[dict]:
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
     ]
-    if inp.cgroups or not inp.rootless:
+    if (inp.cgroups or not inp.rootless) and not inp.uid_mappings:
         mounts.append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                        "options": ["rprivate", "nosuid", "noexec", "nodev", "relatime", ro_sys]})
-    if inp.rootless and (cfg.get("network") or "none") == "host":
+    host_net = (cfg.get("network") or "none") == "host"
+    foreign_netns = (host_net and (inp.rootless or inp.uid_mappings)) or (inp.netns_path and inp.uid_mappings)
+    if foreign_netns:
         # a user namespace cannot mount sysfs for a netns it does not own
         mounts[2] = {"destination": "/sys", "type": "bind", "source": "/sys",
                      "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}

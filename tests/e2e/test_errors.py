@@ -36,11 +36,22 @@ def assert_nothing_left(b, *, containers: str = "") -> None:
 # ------------------------------------------------------------------ unknown objects
 
 
-@pytest.mark.parametrize("verb", ["run", "create"])
+@pytest.mark.parametrize("verb", [RUN, CREATE], ids=["run", "create"])
 def test_unknown_image(bb, verb):
-    r = bb(verb, "localhost/nope", "true", check=False)  # the default network: it fails before any setup
-    assert_error(r, 125, "localhost/nope", "image not known")
+    r = bb(*verb, "--pull", "never", "localhost/nope", "true", check=False)
+    assert_error(r, 125, "localhost/nope: image not known")
     assert r.stdout == ""
+    assert_nothing_left(bb)
+
+
+def test_unknown_image_that_cannot_be_pulled(bb):
+    # the default --pull=missing tries the registry (here: nothing listens on localhost:443)
+    r = bb(*RUN, "localhost/nope", "true", check=False, timeout=120)
+    assert r.returncode == 125
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and "localhost/nope" in last
+    assert sum(ln.startswith("Error: ") for ln in r.stderr.splitlines()) == 1
+    assert "Traceback" not in r.stderr
     assert_nothing_left(bb)
 
 
@@ -127,17 +138,19 @@ def test_command_not_executable(bb):
     assert_nothing_left(bb)
 
 
-def test_failed_start_without_rm_leaves_a_created_container_and_no_mount(bb):
-    r = bb(*RUN, "--name", "nf", IMG, "/nope", check=False)
-    assert_error(r, 127)
-    # as Podman: the container exists (Created), but nothing of it is mounted or running
+def test_failed_start_leaves_a_created_container_and_no_mount(bb):
+    bb(*CREATE, "--name", "nf", IMG, "/nope")
+    r = bb("start", "nf", check=False)  # start fails the Podman way: 125, not run's 127
+    assert_error(r, 125, 'unable to start container "', "/nope")
+    assert r.stdout == ""
+    r = bb("start", "-a", "nf", check=False)
+    assert_error(r, 125, "unable to start container", "/nope")
     assert_nothing_left(bb, containers="nf")
     assert bb.out("ps", "-a", "--format", "{{.Status}}") == "Created"
     assert not conmons_for(bb.root)
-    r = bb("start", "nf", check=False)  # start itself fails the Podman way: 125, not 127
-    assert_error(r, 125, "unable to start container", "/nope")
-    r = bb("start", "-a", "nf", check=False)
-    assert_error(r, 125, "unable to start container")
+    # a `run` that cannot start its container leaves none behind, with or without --rm
+    r = bb(*RUN, "--name", "nf2", IMG, "/nope", check=False)
+    assert_error(r, 127, "/nope")
     assert_nothing_left(bb, containers="nf")
 
 

@@ -218,7 +218,7 @@ def test_load_rejects_corrupt_layer(bb, other, tmp_path: Path) -> None:
         for mm in src.getmembers():
             data = src.extractfile(mm).read()  # type: ignore[union-attr]
             if mm.size > 100000:
-                data = data[:-1024] + bytes(1024)
+                data = data[:1000000] + b"X" * 64 + data[1000064:]  # inside busybox's data
             import io
 
             dst.addfile(mm, io.BytesIO(data))

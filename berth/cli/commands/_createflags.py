@@ -43,6 +43,9 @@ def add_create_flags(p: argparse.ArgumentParser, run: bool) -> None:
     a("--dns-option", "--dns-opt", action="append", default=[], help="Set custom DNS options")
     a("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping (host:ip)")
     a("--no-hosts", action="store_true", help="Do not create /etc/hosts within the container")
+    a("--userns", default="", help="User namespace to use (host, keep-id[:uid=,gid=], auto[:size=], nomap)")
+    a("--uidmap", action="append", default=[], help="UID map to use for the user namespace (CONTAINER:HOST:SIZE)")
+    a("--gidmap", action="append", default=[], help="GID map to use for the user namespace (CONTAINER:HOST:SIZE)")
     a("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
     a("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY for container")
     a("--rm", action="store_true", help="Remove container (and pod if created) after exit")
@@ -148,6 +151,7 @@ def to_options(args: argparse.Namespace) -> CreateOptions:
         networks=args.network, network_aliases=args.network_alias, ip=args.ip, mac_address=args.mac_address,
         publish=args.publish, publish_all=args.publish_all, expose=args.expose, dns=args.dns,
         dns_search=args.dns_search, dns_option=args.dns_option, add_hosts=args.add_host, no_hosts=args.no_hosts,
+        userns=args.userns, uidmap=args.uidmap, gidmap=args.gidmap,
         interactive=args.interactive, tty=args.tty,
         detach=getattr(args, "detach", False), remove=args.rm, replace=args.replace, cidfile=args.cidfile,
         stop_signal=args.stop_signal, stop_timeout=stop_timeout, init=args.init, read_only=args.read_only,

@@ -58,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
                          "rootless": rt.rootless, "seccompEnabled": True,
                          "seccompProfilePath": "/usr/share/containers/seccomp.json", "selinuxEnabled": False},
             "uptime": _uptime(),
+            "idMappings": _idmaps(rt),
+            "networkBackend": "pasta" if rt.rootless else "netavark",
+            "rootlessNetworkCmd": "pasta" if rt.rootless else "",
+            "pasta": _tool("pasta"),
+            "criu": _criu(),
         },
         "store": {
             "configFile": "",
@@ -86,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
 _GO_NAMES = {"host": "Host", "store": "Store", "version": "Version", "ociRuntime": "OCIRuntime",
              "graphDriverName": "GraphDriverName", "graphRoot": "GraphRoot", "runRoot": "RunRoot",
              "containerStore": "ContainerStore", "imageStore": "ImageStore", "cgroupManager": "CgroupManager",
-             "cgroupVersion": "CgroupsVersion", "memTotal": "MemTotal", "eventLogger": "EventLogger",
+             "cgroupVersion": "CgroupsVersion", "idMappings": "IDMappings", "uidmap": "UIDMap",
+             "gidmap": "GIDMap", "container_id": "ContainerID", "host_id": "HostID", "size": "Size",
+             "networkBackend": "NetworkBackend", "rootlessNetworkCmd": "RootlessNetworkCmd", "memTotal": "MemTotal", "eventLogger": "EventLogger",
              "buildahVersion": "BuildahVersion", "graphOptions": "GraphOptions", "configFile": "ConfigFile",
              "seccompEnabled": "SECCOMPEnabled", "seccompProfilePath": "SECCOMPProfilePath",
              "selinuxEnabled": "SELinuxEnabled"}
@@ -95,6 +102,8 @@ _GO_NAMES = {"host": "Host", "store": "Store", "version": "Version", "ociRuntime
 def _go_view(d):
     if isinstance(d, dict):
         return {_GO_NAMES.get(k, k[:1].upper() + k[1:]): _go_view(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_go_view(x) for x in d]
     return d
 
 
@@ -106,6 +115,36 @@ def _print_yaml(d: dict, indent: int) -> None:
         else:
             val = str(v).lower() if isinstance(v, bool) else v
             print(" " * indent + f"{k}: {val}")
+
+
+def _idmaps(rt) -> dict:
+    if not rt.rootless:
+        return {}
+    out = {}
+    for kind in ("uid", "gid"):
+        try:
+            with open(f"/proc/self/{kind}_map") as f:
+                out[f"{kind}map"] = [{"container_id": int(a), "host_id": int(b), "size": int(c)}
+                                     for a, b, c in (line.split() for line in f if line.strip())]
+        except OSError:
+            out[f"{kind}map"] = []
+    return out
+
+
+def _tool(name: str) -> dict:
+    import shutil
+
+    path = shutil.which(name) or ""
+    return {"executable": path, "package": "passt" if name == "pasta" else name,
+            "version": _first_line([path, "--version"]) if path else ""}
+
+
+def _criu() -> dict:
+    from berth.oci.checkpoint import find_criu
+
+    path, ver = find_criu()
+    return {"path": path, "version": ver if path else "", "checkpointAvailable": bool(path),
+            "reason": "" if path else ver}
 
 
 def _distribution() -> dict:

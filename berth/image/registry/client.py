@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import urlencode, urljoin
 
@@ -331,6 +332,7 @@ class BlobReader:
         self.resumes += 1
         if self.resumes > RESUMES:
             raise BlobError(f"reading {self._name()}: {why} (after {RESUMES} retries)")
+        time.sleep(0.1 * self.resumes)
         self._open()
 
     def read(self, n: int = -1) -> bytes:
@@ -343,7 +345,10 @@ class BlobReader:
             try:
                 data = self.resp.read(want) if self.resp is not None else b""
             except HTTPError as e:
-                self._resume(describe(e))
+                why = describe(e)
+                if "IncompleteRead" in why or "Connection broken" in why:
+                    why = "connection closed early"
+                self._resume(f"{why}, truncated at {self.offset} of {self.size} bytes")
                 continue
             if data:
                 self.offset += len(data)
