@@ -91,6 +91,8 @@ def _auto_base(rt: Runtime, size: int) -> int:
     used = []
     for row in rt.db.container_rows():
         cfg = json.loads(row[4])
+        if not str(cfg.get("userns", "")).startswith("auto"):
+            continue  # only other auto containers' blocks are reserved, as with Podman
         for m in cfg.get("uid_mappings") or []:
             used.append((m["hostID"], m["hostID"] + m["size"]))
     base = lo

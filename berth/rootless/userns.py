@@ -52,8 +52,8 @@ def subid_range(path: str, user: str, uid: int) -> tuple[int, int]:
         pass
     kind = "subuid" if path.endswith("subuid") else "subgid"
     raise RootlessSetupError(
-        f'cannot set up the user namespace: no {kind} ranges found for user "{user}" in {path}',
-        hint=f"add one, e.g.: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}")
+        f'cannot set up the user namespace: no {kind} ranges found for user "{user}" in {path}; '
+        f"add them with: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}")
 
 
 def mappings() -> dict:

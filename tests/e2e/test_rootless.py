@@ -1,0 +1,282 @@
+"""Rootless berth: ordinary users with subordinate ID ranges, no root and no daemon.
+
+The suite creates its test users (with /etc/subuid and /etc/subgid entries) and makes /dev/net/tun
+and /dev/fuse usable by them, as usual distributions ship them.  Every command runs as that user
+through runuser, with its own HOME and XDG_RUNTIME_DIR.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BUSYBOX_TAR, PY, REPO
+
+USERS = {"berthrl1": "300000", "berthrl2": "400000"}
+NO_SUBID_USER = "berthrl3"
+
+
+def _ensure_user(name: str, subid_start: str | None) -> None:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/sh", name], check=True)
+    for path in ("/etc/subuid", "/etc/subgid"):
+        with open(path) as f:
+            lines = [ln for ln in f if not ln.startswith(f"{name}:")]
+        if subid_start:
+            lines.append(f"{name}:{subid_start}:65536\n")
+        with open(path, "w") as f:
+            f.writelines(lines)
+
+
+@pytest.fixture(scope="session")
+def rootless_host():
+    if os.geteuid() != 0:
+        pytest.skip("the rootless suite sets up its users as root")
+    for name, start in USERS.items():
+        _ensure_user(name, start)
+    _ensure_user(NO_SUBID_USER, None)
+    for dev in ("/dev/net/tun", "/dev/fuse"):
+        if os.path.exists(dev):
+            os.chmod(dev, 0o666)
+    # the users must reach the interpreter, the package and the image
+    p = REPO
+    while p != p.parent:
+        os.chmod(p, os.stat(p).st_mode | 0o005)
+        p = p.parent
+    return True
+
+
+class UserBerth:
+    def __init__(self, user: str, base: Path, own_store: bool = True) -> None:
+        self.user = user
+        pw = pwd.getpwnam(user)
+        self.uid = pw.pw_uid
+        self.home = pw.pw_dir
+        self.base = base
+        base.mkdir(parents=True, exist_ok=True)
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+        self.xdg = base / "xdg"
+        self.xdg.mkdir(mode=0o700, exist_ok=True)
+        os.chown(self.xdg, pw.pw_uid, pw.pw_gid)
+        self.store = ["--root", str(base / "root"), "--runroot", str(base / "run")] if own_store else []
+        self.runroot = str(base / "run") if own_store else str(self.xdg / "berth")
+
+    def env(self) -> dict:
+        return {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": self.home,
+                "USER": self.user, "XDG_RUNTIME_DIR": str(self.xdg), "LANG": "C.UTF-8"}
+
+    def argv(self, *args: str) -> list[str]:
+        return ["runuser", "-u", self.user, "--", "env", *(f"{k}={v}" for k, v in self.env().items()),
+                PY, "-m", "berth", *self.store, *args]
+
+    def __call__(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 90):
+        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout, input=input,
+                           stdin=subprocess.DEVNULL if input is None else None, cwd="/")
+        if check and r.returncode != 0:
+            raise AssertionError(f"{self.user}: berth {' '.join(args)} exited {r.returncode}\n{r.stderr}")
+        return r
+
+    def out(self, *args: str, **kw) -> str:
+        return self(*args, **kw).stdout.strip()
+
+    def cleanup(self) -> None:
+        """Remove everything; fail if a process of this store's user namespace outlives its pause."""
+        self("rm", "-af", "-t", "0", check=False)
+        ns = ""
+        try:
+            pid = int((Path(self.runroot) / "pause.pid").read_text())
+            ns = os.readlink(f"/proc/{pid}/ns/user")
+            os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+        end = time.monotonic() + 10
+        while ns and _procs_in(ns) and time.monotonic() < end:
+            time.sleep(0.1)
+        leftover = {p: _cmdline(p) for p in _procs_in(ns)} if ns else {}
+        for pid in leftover:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(self.base, ignore_errors=True)
+        assert not leftover, f"processes of {self.user}'s namespace left behind: {leftover}"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _procs_in(ns: str) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.readlink(f"/proc/{d}/ns/user") == ns:
+                    with open(f"/proc/{d}/stat") as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                            out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+@pytest.fixture
+def user(rootless_host, tmp_path_factory):
+    import uuid
+
+    b = UserBerth("berthrl1", Path(f"/tmp/berth-rl-{uuid.uuid4().hex[:8]}"))
+    shutil.copy(BUSYBOX_TAR, b.base / "busybox.tar")
+    os.chmod(b.base / "busybox.tar", 0o644)
+    b("import", str(b.base / "busybox.tar"), "localhost/busybox")
+    yield b
+    b.cleanup()
+
+
+def test_lifecycle_as_an_ordinary_user(user):
+    assert user.out("run", "--rm", "localhost/busybox", "echo", "hello") == "hello"
+    user("run", "-d", "--name", "svc", "localhost/busybox", "sh", "-c", "echo started; sleep 300")
+    assert user.out("ps", "--format", "{{.Names}} {{.State}}") == "svc running"  # a new CLI sees it
+    assert user.out("exec", "svc", "id", "-u") == "0"
+    assert user.out("logs", "svc") == "started"
+    user("stop", "-t", "0", "svc")
+    assert user.out("ps", "-a", "--format", "{{.Status}}").startswith("Exited (137)")
+    user("rm", "svc")
+    assert user.out("ps", "-aq") == ""
+    info = user.out("info", "--format", "{{.Host.Rootless}} {{range .Host.IDMappings.UIDMap}}"
+                    "{{.ContainerID}}:{{.HostID}}:{{.Size}} {{end}}{{.Host.RootlessNetworkCmd}}")
+    assert info == f"true 0:{user.uid}:1 1:{USERS['berthrl1']}:65536 pasta"
+    # the container's processes belong to the user on the host, and to subordinate IDs
+    user("run", "-d", "--name", "own", "localhost/busybox", "sleep", "300")
+    pid = int(user.out("inspect", "-f", "{{.State.Pid}}", "own"))
+    assert os.stat(f"/proc/{pid}").st_uid == user.uid
+
+
+def test_published_port_and_network_modes(user):
+    s = socket.socket()
+    s.bind(("", 0))
+    port = s.getsockname()[1]
+    s.close()
+    user("run", "-d", "--name", "web", "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p", "8080",
+         "-h", "/www")
+    end = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                assert r.read().decode().strip() == "hello from berth"
+                break
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.2)
+    out = user.out("run", "--rm", "--network", "none", "localhost/busybox", "cat", "/proc/net/dev")
+    assert [ln.split(":")[0].strip() for ln in out.splitlines()[2:]] == ["lo"]
+    out = user.out("run", "--rm", "--network", "host", "localhost/busybox", "ls", "/sys/class/net")
+    assert sorted(out.split()) == sorted(os.listdir("/sys/class/net"))
+
+
+def _layer_with_owners() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, uid in (("data/root", 0), ("data/www", 33), ("data/user", 1000)):
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            info.uid = info.gid = uid
+            t.addfile(info, io.BytesIO(b"x\n"))
+    return buf.getvalue()
+
+
+def test_multi_uid_layer_keeps_its_owners(user):
+    path = user.base / "owners.tar"
+    with tarfile.open(BUSYBOX_TAR) as src, tarfile.open(path, "w") as dst:
+        for m in src.getmembers():
+            dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+        extra = tarfile.open(fileobj=io.BytesIO(_layer_with_owners()))
+        for m in extra.getmembers():
+            dst.addfile(m, extra.extractfile(m))
+    os.chmod(path, 0o644)
+    user("import", str(path), "localhost/owners")
+    out = user.out("run", "--rm", "localhost/owners", "sh", "-c",
+                   "stat -c '%n %u %g' /data/root /data/www /data/user")
+    assert out.splitlines() == ["/data/root 0 0", "/data/www 33 33", "/data/user 1000 1000"]
+
+
+def test_userns_keep_id_auto_and_maps(user):
+    assert user.out("run", "--rm", "--userns", "keep-id", "localhost/busybox", "id", "-u") == str(user.uid)
+    user("run", "-d", "--name", "k", "--userns", "keep-id", "localhost/busybox", "sh", "-c",
+         "touch /tmp/mine; sleep 300")
+    time.sleep(0.5)
+    pid = int(user.out("inspect", "-f", "{{.State.Pid}}", "k"))
+    # a file the container's user writes is the user's own file on the host
+    assert os.stat(f"/proc/{pid}/root/tmp/mine").st_uid == user.uid
+    maps = user.out("run", "--rm", "--userns", "auto", "localhost/busybox", "cat", "/proc/self/uid_map").split()
+    assert maps[0] == "0" and maps[2] == "1024"
+    assert user.out("run", "--rm", "--userns", "auto", "localhost/busybox", "sh", "-c",
+                    "touch /root/x && echo wrote") == "wrote"
+    maps = user.out("run", "--rm", "--uidmap", "0:5000:2000", "localhost/busybox", "cat", "/proc/self/uid_map")
+    assert maps.split() == ["0", "5000", "2000"]
+
+
+def test_unshare_runs_inside_the_users_namespace(user):
+    out = user.out("unshare", "cat", "/proc/self/uid_map").split()
+    assert out[:3] == ["0", str(user.uid), "1"]
+    assert user.out("unshare", "id", "-u") == "0"
+
+
+def test_two_users_and_root_never_see_each_other(rootless_host, busybox_tar):
+    import tempfile
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="berth-rl2-"))
+    a = UserBerth("berthrl1", tmp_path / "a", own_store=False)
+    b = UserBerth("berthrl2", tmp_path / "b", own_store=False)
+    for u in (a, b):
+        u.base.chmod(0o755)
+    os.chmod(tmp_path, 0o755)
+    shutil.copy(busybox_tar, tmp_path / "bb.tar")
+    os.chmod(tmp_path / "bb.tar", 0o644)
+    try:
+        for u in (a, b):
+            u("import", str(tmp_path / "bb.tar"), "localhost/busybox")
+        a("run", "-d", "--name", "only-a", "localhost/busybox", "sleep", "300")
+        assert a.out("ps", "--format", "{{.Names}}") == "only-a"
+        assert b.out("ps", "-a", "--format", "{{.Names}}") == ""
+        assert a.out("info", "--format", "{{.Store.GraphRoot}}") == f"{a.home}/.local/share/berth"
+        assert b.out("info", "--format", "{{.Store.GraphRoot}}") == f"{b.home}/.local/share/berth"
+        root = subprocess.run([PY, "-m", "berth", "--root", str(tmp_path / "rootstore"), "--runroot",
+                               str(tmp_path / "rootrun"), "ps", "-a", "--format", "{{.Names}}"],
+                              capture_output=True, text=True, check=True)
+        assert root.stdout.strip() == ""
+    finally:
+        for u in (a, b):
+            u.cleanup()
+            # their default stores live in their homes: leave nothing there
+            shutil.rmtree(f"{u.home}/.local/share/berth", ignore_errors=True)
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_clear_errors_when_the_host_is_not_set_up(rootless_host, tmp_path):
+    u = UserBerth(NO_SUBID_USER, Path(f"/tmp/berth-rl3-{os.getpid()}"))
+    try:
+        r = u("ps", check=False)
+        assert r.returncode == 125
+        assert r.stderr.startswith(f'Error: cannot set up the user namespace: no subuid ranges found for user '
+                                   f'"{NO_SUBID_USER}" in /etc/subuid')
+        assert "usermod --add-subuids" in r.stderr
+    finally:
+        u.cleanup()
