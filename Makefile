@@ -4,7 +4,7 @@ BERTH   := .venv/bin/berth
 IMAGES  := images
 JOBS    ?= 2
 
-.PHONY: install demo test unit e2e lint bench image clean
+.PHONY: install demo test unit e2e lint bench image clean install-systemd
 
 install:
 	@scripts/install.sh
@@ -35,3 +35,10 @@ bench: install $(IMAGES)/busybox.tar
 
 clean:
 	rm -rf $(IMAGES) .pytest_cache
+
+# systemd integration: the Quadlet generators and berth-restart.service (as root)
+install-systemd: install
+	install -D -m 755 contrib/systemd/berth-generator /usr/lib/systemd/system-generators/berth-system-generator
+	install -d /usr/lib/systemd/user-generators
+	ln -sf ../system-generators/berth-system-generator /usr/lib/systemd/user-generators/berth-user-generator
+	install -D -m 644 contrib/systemd/berth-restart.service /etc/systemd/system/berth-restart.service

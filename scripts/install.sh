@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(runc crun conmon busybox-static golang-github-containers-common catatonit python3-venv tar
       iproute2 iptables procps util-linux uidmap podman skopeo openssh-server openssh-client
-      docker-registry apache2-utils openssl curl)
+      docker-registry apache2-utils openssl curl systemd passt fuse-overlayfs slirp4netns)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -79,6 +79,12 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
     "generate": {
         "systemd": ("generate", "Generate systemd units"),
     },
+    "volume": {v: ("volume", s) for v, s in (
+        ("create", "Create a new volume"), ("ls", "List volumes"), ("list", "List volumes"),
+        ("inspect", "Display detailed information on one or more volumes"),
+        ("rm", "Remove one or more volumes"), ("remove", "Remove one or more volumes"),
+        ("prune", "Remove all unused volumes"), ("exists", "Check if volume exists"),
+        ("export", "Export volumes"), ("import", "Import a tarball contents into a volume"))},
     "quadlet": {
         "install": ("quadlet", "Install a quadlet file or quadlet application"),
         "list": ("quadlet", "List Quadlets"), "ls": ("quadlet", "List Quadlets"),
@@ -140,8 +146,10 @@ def _find_command(argv: list[str]) -> tuple[int, str | None]:
 
 def _usage() -> str:
     lines = ["Usage: berth [options] COMMAND", "", "Manage containers without a daemon", "", "Commands:"]
+    about = {"system": "Manage berth", "generate": "Generate structured data based on containers, pods or volumes",
+             "quadlet": "Allows users to manage Quadlets"}
     for g in sorted(GROUPS):
-        lines.append(f"  {g:<12}Manage {g}s" if g != "system" else f"  {g:<12}Manage berth")
+        lines.append(f"  {g:<12}{about.get(g, f'Manage {g}s')}")
     for name, (_, summary) in sorted(COMMANDS.items()):
         lines.append(f"  {name:<12}{summary}")
     return "\n".join(lines) + "\n"
@@ -186,8 +194,29 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, str]:
     return top, cmd_key
 
 
+# boolean flags Podman also accepts as --flag=true|false (Quadlet writes --init=false, for one)
+BOOL_FLAGS = {"--init", "--read-only", "--privileged", "--rm", "--replace", "--no-hosts", "--publish-all",
+              "--interactive", "--tty", "--detach", "--no-healthcheck", "--all", "--force", "--ignore", "--quiet",
+              "--no-trunc", "--latest", "--leave-running", "--keep", "--tcp-established", "--noheading",
+              "--no-stdin", "--read-only-tmpfs"}
+
+
+def _explicit_bools(argv: list[str]) -> list[str]:
+    out = []
+    for i, a in enumerate(argv):
+        if a == "--":
+            return out + argv[i:]
+        name, eq, val = a.partition("=")
+        if eq and name in BOOL_FLAGS and val.lower() in ("true", "false", "1", "0"):
+            if val.lower() in ("true", "1"):
+                out.append(name)
+            continue
+        out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _explicit_bools(list(sys.argv[1:] if argv is None else argv))
     try:
         parser, cmd = build_parser(argv)
         if not cmd:

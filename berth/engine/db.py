@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: volumes
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (
     id TEXT PRIMARY KEY,
@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS exit_codes (
     name TEXT,
     ts REAL NOT NULL,
     code INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS volumes (
+    name TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    config TEXT NOT NULL,
+    state TEXT NOT NULL
 );
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
+from berth.engine import volmounts
 from berth.engine.container import Container
 from berth.engine.runtime import Runtime
 from berth.engine.state import Status
@@ -58,7 +59,7 @@ def ps_entry(rt: Runtime, c: Container, now: float, size: bool = False) -> dict:
         "ImageID": c.image_id,
         "IsInfra": False,
         "Labels": cfg.get("labels") or None,
-        "Mounts": [],
+        "Mounts": volmounts.destinations(c),
         "Names": [c.name],
         "Namespaces": {},
         "Networks": sorted((cfg.get("networks") or {}).keys()),
@@ -148,7 +149,7 @@ def container_inspect(rt: Runtime, c: Container) -> dict:
         "BoundingCaps": caps,
         "ExecIDs": [],
         "GraphDriver": graph,
-        "Mounts": [],
+        "Mounts": volmounts.inspect_mounts(c),
         "Dependencies": [],
         "NetworkSettings": network_settings(c),
         "Namespace": "",
@@ -184,7 +185,7 @@ def container_inspect(rt: Runtime, c: Container) -> dict:
             "HealthcheckOnFailureAction": (cfg.get("healthcheck") or {}).get("OnFailure", "none"),
         },
         "HostConfig": {
-            "Binds": [],
+            "Binds": volmounts.binds(c),
             "CgroupManager": "cgroupfs",
             "CgroupMode": "private" if not rt.rootless else "host",
             "ContainerIDFile": cfg.get("cidfile", ""),
@@ -196,7 +197,7 @@ def container_inspect(rt: Runtime, c: Container) -> dict:
                               "MaximumRetryCount": cfg.get("restart_retries", 0)},
             "AutoRemove": bool(cfg.get("auto_remove")),
             "VolumeDriver": "",
-            "VolumesFrom": None,
+            "VolumesFrom": cfg.get("volumes_from") or None,
             "CapAdd": [("CAP_" + x.upper().removeprefix("CAP_")) for x in cfg.get("cap_add", [])],
             "CapDrop": [("CAP_" + x.upper().removeprefix("CAP_")) for x in cfg.get("cap_drop", [])],
             "Dns": cfg.get("dns") or [], "DnsOptions": cfg.get("dns_option") or [],

@@ -91,6 +91,9 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
         c.state["rootfs_shifted"] = True
     socks: list = []
     try:
+        from berth.engine import volmounts
+
+        volmounts.prepare_for_start(rt, c, rootfs)  # volume mounts, copy-up from the image, chown
         netns_path, socks = network.setup(rt, c)
         hosts, hostname, resolv, cenv = _etc_files(rt, c)
         seccomp = next((p for p in SECCOMP_PATHS if os.path.exists(p)), "")
@@ -224,6 +227,10 @@ def cleanup_storage(rt: Runtime, c: Container) -> None:
 
         network.teardown(rt, c)
     rt.layers.unmount_container(c.id)
+    if c.config.get("volumes"):
+        from berth.engine.volmounts import release_all
+
+        release_all(rt, c)  # a tmpfs/device volume is unmounted when its last container stops
     c.state["mounted"] = False
     c.state["initialized"] = False
     if c.status in (Status.STOPPED, Status.RUNNING, Status.PAUSED):
@@ -255,7 +262,7 @@ def cleanup(rt: Runtime, ref: str, remove_after: bool = False) -> None:
             _start_locked(rt, c)
             return
         if (remove_after or c.config.get("auto_remove")) and c.status is Status.EXITED:
-            _remove_locked(rt, c)
+            _remove_locked(rt, c, volumes=True)  # --rm takes the anonymous volumes along, as Podman's
 
 
 def should_restart(c: Container) -> bool:
@@ -388,10 +395,10 @@ def remove(rt: Runtime, c: Container, force: bool = False, volumes: bool = False
             raise FailedPrecondition(f"container {c.id} is running again: container state improper")
         if c.status is Status.STOPPED:
             _record_exit(rt, c)
-        _remove_locked(rt, c)
+        _remove_locked(rt, c, volumes)
 
 
-def _remove_locked(rt: Runtime, c: Container) -> None:
+def _remove_locked(rt: Runtime, c: Container, volumes: bool = False) -> None:
     c.status = Status.REMOVING
     rt.save(c)
     if rt.oci.has(c.id):
@@ -410,6 +417,10 @@ def _remove_locked(rt: Runtime, c: Container) -> None:
         pass
     with rt.db.write():
         rt.db.remove_container(c.id)
+    if c.config.get("volumes"):
+        from berth.engine.volmounts import on_remove
+
+        on_remove(rt, c, anonymous=volumes)  # after the record is gone: the volume has one user less
     try:
         os.unlink(os.path.join(rt.runroot, "locks", c.id))
     except FileNotFoundError:

@@ -46,6 +46,10 @@ class CreateOptions:
     read_only: bool = False
     read_only_tmpfs: bool = True             # --read-only also mounts tmpfs on /run, /tmp, /var/tmp
     tmpfs: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)       # -v [SRC:]DEST[:OPTS]
+    mounts: list[str] = field(default_factory=list)        # --mount type=...,src=...,dst=...
+    volumes_from: list[str] = field(default_factory=list)  # --volumes-from CTR[:ro|rw]
+    image_volume: str = "bind"                             # the image's VOLUMEs: bind (anonymous), tmpfs, ignore
     ulimits: list[str] = field(default_factory=list)
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)

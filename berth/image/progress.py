@@ -48,6 +48,13 @@ class Progress:
                 self.out.flush()
             return len(self._rows) - 1
 
+    def skipped(self, kind: str, digest: str) -> None:
+        """A blob the destination already has (Podman: "skipped: already exists")."""
+        if self.quiet:
+            return
+        shown = digest.partition(":")[2][:12] if self.tty else digest
+        self.line(f"Copying {kind} {shown} skipped: already exists")
+
     def advance(self, row: int, n: int) -> None:
         if not self.tty:
             return

@@ -22,6 +22,7 @@ from berth.image import blobmap
 from berth.image.progress import Progress
 from berth.image.reference import normalize
 from berth.image.registry import manifest as m
+from berth.image.registry.errors import RegistryError
 from berth.image.session import Session
 from berth.util.record import field, record
 
@@ -146,8 +147,7 @@ def push(rt, source: str, dest: str | None, opts: PushOptions) -> Pushed:
                         reused = True
                         break
             if reused:
-                row = progress.blob("blob", digest, size)
-                progress.finish(row)  # Podman: "Copying blob ... skipped: already exists"
+                progress.skipped("blob", digest)
                 blobmap.record(rt.db, digest, diff_id, opts.compression, size, location)
                 return {"mediaType": layer_type, "digest": digest, "size": size}
         row = progress.blob("blob", diff_id, 0)
@@ -156,7 +156,16 @@ def push(rt, source: str, dest: str | None, opts: PushOptions) -> Pushed:
             digest, size = "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
             client.upload_bytes(repo, digest, data, opts.chunk_size)
         else:
-            digest, size = client.upload_stream(repo, compressed_layer(rt, layer_id, diff_id, opts.compression))
+            # A streamed upload cannot be replayed by the transport: on a failure the layer is
+            # compressed again into a new upload session, once.
+            for attempt in (1, 2):
+                try:
+                    digest, size = client.upload_stream(
+                        repo, compressed_layer(rt, layer_id, diff_id, opts.compression))
+                    break
+                except RegistryError:
+                    if attempt == 2:
+                        raise
         progress.finish(row)
         blobmap.record(rt.db, digest, diff_id, opts.compression, size, location)
         return {"mediaType": layer_type, "digest": digest, "size": size}

@@ -346,10 +346,13 @@ def _mounts(cfg: dict, inp: SpecInputs) -> list[dict]:
         # a user namespace cannot mount sysfs for a netns it does not own
         mounts[2] = {"destination": "/sys", "type": "bind", "source": "/sys",
                      "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
+    # a file the user mounts on /etc/hosts (etc.) replaces berth's
+    extra = list(cfg.get("mounts", []))
+    user_dests = {m["destination"] for m in extra}
     for dest, src in (("/etc/hosts", inp.hosts_path), ("/etc/hostname", inp.hostname_path),
                       ("/etc/resolv.conf", inp.resolv_path), ("/run/.containerenv", inp.containerenv_path)):
-        if src:
-            mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["bind", "rprivate"]})
+        if src and dest not in user_dests:
+            extra.append({"destination": dest, "type": "bind", "source": src, "options": ["bind", "rprivate"]})
     for t in cfg.get("tmpfs", []):
         dest, _, opts = t.partition(":")
         if not dest.startswith("/"):
@@ -362,10 +365,10 @@ def _mounts(cfg: dict, inp: SpecInputs) -> list[dict]:
                 options.append(o)
         if not any(o.startswith("size=") for o in options):
             options.append("size=65536k")
-        mounts.append({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options})
-    for vm in cfg.get("mounts", []):
-        mounts.append(vm)
-    return mounts
+        extra.append({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options})
+    # parents first: a volume on /etc must not hide /etc/hosts, nor --read-only's /run tmpfs .containerenv
+    extra.sort(key=lambda m: m["destination"].rstrip("/").count("/"))
+    return mounts + extra
 
 
 def _rlimits(user_ulimits: list[str], defaults: list[str]) -> list[dict]:

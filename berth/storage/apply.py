@@ -38,7 +38,7 @@ import stat
 import subprocess
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import BinaryIO, Literal
@@ -310,7 +310,7 @@ class _Tar:
 # --- validation and whiteouts -----------------------------------------------------------
 
 
-def _split(name: bytes, label: str) -> list[bytes]:
+def _split(name: bytes, label: Callable[[], str]) -> list[bytes]:
     parts = [p for p in name.split(b"/") if p and p != b"."]
     if b".." in parts:
         depth, escapes = 0, False
@@ -318,7 +318,7 @@ def _split(name: bytes, label: str) -> list[bytes]:
             depth += -1 if part == b".." else 1
             escapes = escapes or depth < 0
         problem = "escapes the layer directory" if escapes else 'has a ".." component'
-        raise UnsafeArchive(f"{label} {problem}")
+        raise UnsafeArchive(f"{label()} {problem}")
     return parts
 
 
@@ -329,6 +329,7 @@ class _Applier:
         self.split = split
         self.scanner = TarScanner(self._on_member, self.tar.write, split.member if split else None)
         self.symlinks: set[bytes] = set()  # paths this layer made symlinks (never forgotten)
+        self.safe: set[bytes] = set()  # parent paths checked since the last symlink appeared
         self.created: set[bytes] = set()  # vfs: paths of this layer and their ancestors
         self.on_disk: dict[bytes, bool] = {}  # vfs: lower path -> is a symlink
         self.marks: list[tuple[list[bytes], bool]] = []  # overlay: (path, is opaque marker)
@@ -353,48 +354,59 @@ class _Applier:
         return ApplyResult(f"sha256:{digest.hexdigest()}", size, self.whiteouts)
 
     def _on_member(self, m: Member) -> bool:
-        label = f"layer entry {show(m.name)}"
+        def label() -> str:
+            return f"layer entry {show(m.name)}"
+
         parts = _split(m.name, label)
         if not parts:
             if m.is_dir:
                 return True
-            raise UnsafeArchive(f"{label} would replace the layer directory itself")
+            raise UnsafeArchive(f"{label()} would replace the layer directory itself")
         self._check_parents(parts, label)
-        if parts[0].startswith(_AUFS) and parts != [_OPAQUE]:
-            return False  # AUFS metadata (.wh..wh.plnk, ...): skipped like Docker does
-        if any(p.startswith(_WH) for p in parts[:-1]):
-            raise UnsafeArchive(f"{label} is inside a whiteout")
-        if parts[-1].startswith(_WH):
-            self._whiteout(parts, label)
-            return False
+        if _WH in m.name:
+            if parts[0].startswith(_AUFS) and parts != [_OPAQUE]:
+                return False  # AUFS metadata (.wh..wh.plnk, ...): skipped like Docker does
+            if any(p.startswith(_WH) for p in parts[:-1]):
+                raise UnsafeArchive(f"{label()} is inside a whiteout")
+            if parts[-1].startswith(_WH):
+                self._whiteout(parts, label())
+                return False
         if self.rootless and m.type in (CHRTYPE, BLKTYPE):
             return False
         key = b"/".join(parts)
         if m.type == LNKTYPE:
-            tlabel = f"hard link target {show(m.linkname)} of {label}"
+            def tlabel() -> str:
+                return f"hard link target {show(m.linkname)} of {label()}"
+
             target = _split(m.linkname, tlabel)
             if not target:
-                raise UnsafeArchive(f"{tlabel} is the layer directory")
+                raise UnsafeArchive(f"{tlabel()} is the layer directory")
             self._check_parents(target, tlabel)
             tkey = b"/".join(target)
             if tkey in self.symlinks or (self.vfs and tkey not in self.created and self._lower_symlink(tkey)):
                 self.symlinks.add(key)  # link(2) on a symlink makes another symlink
+                self.safe.clear()
         elif m.type == SYMTYPE:
             self.symlinks.add(key)
+            self.safe.clear()
         if self.vfs:
             self._replace_lower(key, m.is_dir)
             self._created(parts)
         return True
 
-    def _check_parents(self, parts: list[bytes], label: str) -> None:
-        if not self.symlinks and not self.vfs:
+    def _check_parents(self, parts: list[bytes], label: Callable[[], str]) -> None:
+        if len(parts) < 2 or (not self.symlinks and not self.vfs):
+            return
+        parent = b"/".join(parts[:-1])
+        if parent in self.safe:
             return
         for i in range(1, len(parts)):
             path = b"/".join(parts[:i])
             if path in self.symlinks:
-                raise UnsafeArchive(f"{label} goes through symlink {show(path)} of this layer")
+                raise UnsafeArchive(f"{label()} goes through symlink {show(path)} of this layer")
             if self.vfs and path not in self.created and self._lower_symlink(path):
-                raise UnsafeArchive(f"{label} goes through symlink {show(path)} of a lower layer")
+                raise UnsafeArchive(f"{label()} goes through symlink {show(path)} of a lower layer")
+        self.safe.add(parent)
 
     def _lower_symlink(self, path: bytes) -> bool:
         """vfs: is `path` (whose parents are known not to be symlinks) a symlink on disk?"""
@@ -418,6 +430,7 @@ class _Applier:
         """vfs: get everything before the current member onto disk before we touch the disk."""
         self.scanner.flush()
         self.tar.finish()
+        self.safe.clear()
         self.on_disk.clear()
 
     def _replace_lower(self, key: bytes, is_dir: bool) -> None:

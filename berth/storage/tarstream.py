@@ -20,6 +20,8 @@ directory and fifo.
 
 from __future__ import annotations
 
+import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +38,7 @@ LONGNAME, LONGLINK, PAX, PAX_GLOBAL = b"LKxg"
 _META = frozenset((LONGNAME, LONGLINK, PAX, PAX_GLOBAL))
 _SPACES = frozenset(b" \t\n\v\f\r")
 _HIGH = bytes(range(0x80, 0x100))
+_PLAIN_OCTAL = re.compile(rb"[0-7]+(?=[ \0]|\Z)")  # what nearly every tar writer emits
 _NAMED_TYPES = {ord("S"): "GNU sparse file", ord("D"): "GNU dump directory", ord("M"): "multi-volume continuation",
                 ord("V"): "volume label", ord("N"): "old GNU long name", ord("X"): "Solaris extended header"}
 
@@ -59,6 +62,8 @@ def _round(size: int) -> int:
 
 def gnu_number(field: bytes, octal_only: bool) -> int | None:
     """GNU tar's ``from_header`` for non-negative values; None where GNU would fail or we refuse."""
+    if plain := _PLAIN_OCTAL.match(field):
+        return int(plain[0], 8)
     i, n = (1 if field[:1] == b"\0" else 0), len(field)
     while i < n and field[i] in _SPACES:
         i += 1
@@ -85,7 +90,9 @@ def checksum_ok(block: bytes) -> bool:
     recorded = gnu_number(block[148:156], True)
     if recorded is None:
         return False
-    unsigned = sum(block) - sum(block[148:156]) + 8 * 32
+    # adler32's low half is 1 + the byte sum mod 65521: exact for 256 bytes (sum <= 65280)
+    unsigned = (zlib.adler32(block[:256]) & 0xFFFF) + (zlib.adler32(block[256:]) & 0xFFFF) - 2
+    unsigned += 8 * 32 - sum(block[148:156])
     if unsigned == recorded:
         return True
     high = (BLOCK - len(block.translate(None, _HIGH))) - (8 - len(block[148:156].translate(None, _HIGH)))
@@ -191,20 +198,20 @@ class TarScanner:
         n, pos, fwd, group = len(mv), 0, 0, -1
         while n - pos >= BLOCK:
             block = mv[pos : pos + BLOCK].tobytes()
-            where = f"at offset {self._abs + pos}"
             if block == ZERO_BLOCK:
                 if group >= 0:
-                    raise UnsafeArchive(f"extension header without a member {where}")
+                    raise UnsafeArchive(f"extension header without a member at offset {self._abs + pos}")
                 self.done = True
                 self.end_offset = self._abs + pos
                 break
             if not checksum_ok(block):
-                raise UnsafeArchive(f"corrupt tar header (bad checksum) {where}")
+                raise UnsafeArchive(f"corrupt tar header (bad checksum) at offset {self._abs + pos}")
             typ = block[156]
             size = gnu_number(block[124:136], False)
             if size is None:
-                raise UnsafeArchive(f"tar header {where} has an invalid size field")
+                raise UnsafeArchive(f"tar header at offset {self._abs + pos} has an invalid size field")
             if typ in _META:
+                where = f"at offset {self._abs + pos}"
                 if size > MAX_META:
                     raise UnsafeArchive(f"extension header {where} is too large")
                 need = BLOCK + _round(size)
@@ -252,16 +259,29 @@ class TarScanner:
         self._mv = memoryview(b"")
 
     def _member(self, block: bytes, typ: int, size: int) -> Member:
+        name = block[:100].partition(b"\0")[0]
+        if block[345] and block[257:263] == b"ustar\0":
+            name = block[345:500].partition(b"\0")[0] + b"/" + name
+        link = block[157:257].partition(b"\0")[0]
+        if self._meta:
+            name, link, size = self._extended(name, link, size)
+        if typ not in SUPPORTED:
+            kind = _NAMED_TYPES.get(typ, "tar member")
+            raise UnsafeArchive(f"layer entry {show(name)} has unsupported type {chr(typ)!r} ({kind})")
+        member = Member(name, link, typ, size)
+        if size and (typ not in REGULAR or member.is_dir):
+            raise UnsafeArchive(f"layer entry {show(name)} carries data but is not a regular file")
+        return member
+
+    def _extended(self, name: bytes, link: bytes, size: int) -> tuple[bytes, bytes, int]:
+        """Apply the pending L/K/x headers: pax wins, as in GNU tar (both at once is refused)."""
         meta, self._meta = self._meta, {}
         pax: dict[bytes, bytes] = meta.get(PAX, {})  # type: ignore[assignment]
         longname, longlink = meta.get(LONGNAME), meta.get(LONGLINK)
         if (longname is not None and b"path" in pax) or (longlink is not None and b"linkpath" in pax):
             raise UnsafeArchive("tar member has both a GNU long name and a pax path")
-        name = _cstr(block[0:100])
-        if block[345] and block[257:263] == b"ustar\0":
-            name = _cstr(block[345:500]) + b"/" + name
         name = pax.get(b"path", longname if isinstance(longname, bytes) else name)
-        link = pax.get(b"linkpath", longlink if isinstance(longlink, bytes) else _cstr(block[157:257]))
+        link = pax.get(b"linkpath", longlink if isinstance(longlink, bytes) else link)
         for value in (name, link):
             if 0 in value:
                 raise UnsafeArchive(f"layer entry {show(value)} contains a NUL byte")
@@ -270,10 +290,4 @@ class TarScanner:
             if not raw.isdigit() or int(raw) >= 1 << 63:
                 raise UnsafeArchive(f"layer entry {show(name)} has an invalid pax size")
             size = int(raw)
-        if typ not in SUPPORTED:
-            kind = _NAMED_TYPES.get(typ, "tar member")
-            raise UnsafeArchive(f"layer entry {show(name)} has unsupported type {chr(typ)!r} ({kind})")
-        member = Member(name, link, typ, size)
-        if size and (typ not in REGULAR or member.is_dir):
-            raise UnsafeArchive(f"layer entry {show(name)} carries data but is not a regular file")
-        return member
+        return name, link, size

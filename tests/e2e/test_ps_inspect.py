@@ -89,14 +89,17 @@ def test_ps_noheading_and_table_format(three):
                                          ["cr", "created"]]
 
 
-@pytest.mark.parametrize(("flt", "names"), [
+PS_FILTERS = [
     ("name=up", ["up"]), ("name=^e", ["ex"]), ("status=exited", ["ex"]), ("status=running", ["up"]),
     ("status=created", ["cr"]), ("exited=3", ["ex"]), ("exited=0", []), ("label=kind=service", ["up"]),
     ("label=kind", ["ex", "up"]), ("ancestor=localhost/busybox", ["ex", "up", "cr"]), ("since=ex", ["up", "cr"]),
     ("before=cr", ["ex", "up"]),
-])
-def test_ps_filters(three, flt, names):
-    assert three.out("ps", "-a", "--filter", flt, "--format", "{{.Names}}").split() == names
+]
+
+
+def test_ps_filters(three):
+    got = {flt: three.out("ps", "-a", "--filter", flt, "--format", "{{.Names}}").split() for flt, _ in PS_FILTERS}
+    assert got == dict(PS_FILTERS)
 
 
 def test_ps_filter_id_and_combined_filters(three):

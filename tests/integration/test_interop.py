@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,14 @@ pytestmark = pytest.mark.skipif(not (shutil.which("podman") and shutil.which("sk
 
 
 class Podman:
+    """Podman on its own store; its runroot must be short (< 50 characters) and containers/image's
+    blob-info cache (/var/lib/containers/cache whatever --root says) is covered by a private
+    directory in a private mount namespace, so the host's Podman state is never touched."""
+
     def __init__(self, base: Path) -> None:
         self.base = base
+        self.runroot = tempfile.mkdtemp(prefix="pm-", dir="/tmp")
+        (base / "cache").mkdir()
         conf = base / "containers.conf"
         conf.write_text(PODMAN_CONF)
         regs = base / "registries.conf"
@@ -34,7 +41,13 @@ class Podman:
         self.env = dict(os.environ, CONTAINERS_CONF=str(conf), CONTAINERS_REGISTRIES_CONF=str(regs))
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        argv = ["podman", "--root", str(self.base / "root"), "--runroot", str(self.base / "run"),
+        target = "/var/lib/containers/cache"
+        while not os.path.isdir(target):
+            target = os.path.dirname(target)
+        script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+                str(self.base / "cache"), target,
+                "podman", "--root", str(self.base / "root"), "--runroot", self.runroot,
                 "--storage-driver", "overlay", *args]
         r = subprocess.run(argv, capture_output=True, text=True, env=self.env, timeout=120,
                            stdin=subprocess.DEVNULL)
@@ -50,8 +63,10 @@ def podman(tmp_path_factory: pytest.TempPathFactory):
     yield p
     p("rm", "-af", check=False)
     p("rmi", "-af", check=False)
-    for m in sorted(mounts_under(str(base)), key=len, reverse=True):
-        subprocess.run(["umount", "-l", m], check=False)
+    for path in (str(base), p.runroot):
+        for m in sorted(mounts_under(path), key=len, reverse=True):
+            subprocess.run(["umount", "-l", m], check=False)
+    shutil.rmtree(p.runroot, ignore_errors=True)
 
 
 def skopeo(*args: str) -> str:

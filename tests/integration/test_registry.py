@@ -238,3 +238,30 @@ def test_export_import_round_trip(bb, tmp_path: Path) -> None:
     bb("import", "--change", "CMD=/bin/cat /marker", "-", "localhost/exported", input=data)
     assert bb.out("run", "--rm", "localhost/exported") == "exported"
     assert bb.out("inspect", "--format", "{{.State.Status}}", "src") == "exited"
+
+
+def test_client_chunked_upload_mount_and_exists(registry) -> None:
+    import hashlib
+    import os
+
+    from berth.image.registry.client import Client
+
+    client = Client(registry.host, insecure=True)
+    data = os.urandom(300_000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert not client.blob_exists("chunked/a", digest)
+    client.upload_bytes("chunked/a", digest, data, chunk_size=64 * 1024)
+    assert client.blob_exists("chunked/a", digest)
+    assert client.get_blob("chunked/a", digest, len(data)) == data
+    assert client.mount_blob("chunked/b", digest, "chunked/a")
+    assert client.get_blob("chunked/b", digest, len(data)) == data
+    assert not client.mount_blob("chunked/c", "sha256:" + "1" * 64, "chunked/a")
+
+
+def test_second_push_compresses_nothing(bb, registry) -> None:
+    first = bb("push", NO_TLS, "localhost/busybox", f"{registry.host}/again/x:1")
+    assert "skipped" not in first.stderr
+    second = bb("push", NO_TLS, "localhost/busybox", f"{registry.host}/again/y:1")  # mounted from again/x
+    assert "skipped: already exists" in second.stderr
+    third = bb("push", NO_TLS, "localhost/busybox", f"{registry.host}/again/x:2")  # found by HEAD
+    assert "skipped: already exists" in third.stderr

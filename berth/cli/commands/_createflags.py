@@ -58,6 +58,11 @@ def add_create_flags(p: argparse.ArgumentParser, run: bool) -> None:
     a("--read-only-tmpfs", default="true", help="When running --read-only containers mount read-write tmpfs on "
       "/dev, /dev/shm, /run, /tmp and /var/tmp")
     a("--tmpfs", action="append", default=[], help="Mount a temporary filesystem (tmpfs) into a container")
+    a("-v", "--volume", action="append", default=[], help="Bind mount a volume into the container")
+    a("--mount", action="append", default=[], help="Attach a filesystem mount to the container")
+    a("--volumes-from", action="append", default=[], help="Mount volumes from the specified container(s)")
+    a("--image-volume", default="bind", choices=["bind", "anonymous", "tmpfs", "ignore"],
+      help="Tells berth how to handle the builtin image volumes")
     a("--ulimit", action="append", default=[], help="Ulimit options")
     a("--cap-add", action="append", default=[], help="Add capabilities to the container")
     a("--cap-drop", action="append", default=[], help="Drop capabilities from the container")
@@ -156,7 +161,8 @@ def to_options(args: argparse.Namespace) -> CreateOptions:
         detach=getattr(args, "detach", False), remove=args.rm, replace=args.replace, cidfile=args.cidfile,
         stop_signal=args.stop_signal, stop_timeout=stop_timeout, init=args.init, read_only=args.read_only,
         read_only_tmpfs=_bool(args.read_only_tmpfs, "--read-only-tmpfs"),
-        tmpfs=args.tmpfs, ulimits=args.ulimit, cap_add=args.cap_add, cap_drop=args.cap_drop,
+        tmpfs=args.tmpfs, volumes=args.volume, mounts=args.mount, volumes_from=args.volumes_from,
+        image_volume=args.image_volume, ulimits=args.ulimit, cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, security_opt=args.security_opt, memory=memory, cpus=cpus,
         pids_limit=pids, restart=args.restart, log_driver=args.log_driver, pull=args.pull,
         create_command=["berth", *sys.argv[1:]], sig_proxy=_bool(args.sig_proxy, "--sig-proxy"),

@@ -35,6 +35,15 @@ def run(args: argparse.Namespace) -> int:
                        **session_args(args))
     rt = engine(args)
     for name in args.images:
+        if name.startswith(("docker-archive:", "oci-archive:", "oci:")):
+            # other transports, as Podman accepts them: a local archive or OCI layout
+            from berth.image.archive import load
+
+            path = name.partition(":")[2].split(":", 1)[0]
+            for loaded in load(rt, path):
+                print(rt.images.lookup(loaded).id)
+            continue
+        name = name.removeprefix("docker://")
         for img in pull(rt, name, opts):
             print(img.id)
     return 0

@@ -40,7 +40,7 @@ def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remov
             lifecycle.start(rt, c)
         except BerthError:
             if remove or remove_on_failure:
-                lifecycle.remove(rt, c, force=True)
+                lifecycle.remove(rt, c, force=True, volumes=True)
             raise
         if print_id:
             print(c.id)
@@ -57,7 +57,7 @@ def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remov
         if "sock" in holder:
             holder["sock"].close()
         if remove or remove_on_failure:
-            lifecycle.remove(rt, c, force=True)
+            lifecycle.remove(rt, c, force=True, volumes=True)
         raise
     sock = holder["sock"]
     term = None

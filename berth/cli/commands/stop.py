@@ -45,6 +45,8 @@ def targets(rt, args) -> list[tuple[str, object]]:
         c = rt.latest()
         return [(c.id, c)]
     if not refs:
+        if getattr(args, "ignore", False) and getattr(args, "cidfile", None):
+            return []  # --ignore with a cidfile that was never written: nothing to do (systemd units rely on it)
         raise InvalidArgument("you must provide at least one name or id")
     out = []
     for r in refs:

@@ -1,0 +1,323 @@
+"""Benchmarks for networking, checkpoint/restore and rootless: berth against Podman, alternated.
+
+Writes the "Networks, checkpoint and rootless" section of BENCHMARKS.md (between marker comments),
+leaving the rest of the file to bench/run.py.
+
+    .venv/bin/python bench/features.py [--reps N] [--quick] [--only net,ckpt,rootless]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PY = str(REPO / ".venv" / "bin" / "python")
+BEGIN, END = "<!-- features:begin -->", "<!-- features:end -->"
+ROOTLESS_USER = "berthrl1"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def timed(argv: list[str], env: dict | None = None, user: str = "") -> float:
+    if user:
+        argv = ["runuser", "-u", user, "--", "env", *(f"{k}={v}" for k, v in (env or {}).items()), *argv]
+        env = None
+    t = time.perf_counter()
+    r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:8])}... failed: {r.stderr.strip()[-300:]}")
+    return dt
+
+
+def podman_conf(d: Path) -> Path:
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 4096)
+    conf = d / "containers.conf"
+    conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
+                    '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
+    os.chmod(conf, 0o644)
+    return conf
+
+
+class Engines:
+    def __init__(self, base: Path, user: str = "") -> None:
+        self.base = base
+        self.user = user
+        conf = podman_conf(base)
+        self.penv = dict(os.environ, CONTAINERS_CONF=str(conf))
+        self.benv = dict(os.environ)
+        if user:
+            pw = pwd.getpwnam(user)
+            xdg = base / "xdg"
+            xdg.mkdir(mode=0o700)
+            os.chown(xdg, pw.pw_uid, pw.pw_gid)
+            common = {"HOME": pw.pw_dir, "XDG_RUNTIME_DIR": str(xdg), "PATH": os.environ["PATH"]}
+            self.penv = dict(common, CONTAINERS_CONF=str(conf))
+            self.benv = dict(common)
+        self.berth = [PY, "-m", "berth", "--root", str(base / "b-root"), "--runroot", str(base / "b-run")]
+        self.podman = ["podman", "--root", str(base / "p-root"), "--runroot", str(base / "p-run"),
+                       "--tmpdir", str(base / "p-tmp")] + (["--storage-driver", "overlay"] if user else [])
+
+    def b(self, *args: str) -> float:
+        return timed(self.berth + list(args), self.benv, self.user)
+
+    def p(self, *args: str) -> float:
+        return timed(self.podman + list(args), self.penv, self.user)
+
+    def both(self, *args: str) -> None:
+        self.b(*args)
+        self.p(*args)
+
+    def cleanup(self) -> None:
+        for cmd, env in ((self.berth, self.benv), (self.podman, self.penv)):
+            try:
+                timed(cmd + ["rm", "-af", "-t", "0"], env, self.user)
+            except RuntimeError:
+                pass
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def first_response(port: int, start: float) -> float:
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                r.read()
+                return time.perf_counter() - start
+        except OSError:
+            if time.perf_counter() - start > 20:
+                raise
+            time.sleep(0.005)
+
+
+def bench_network(e: Engines, reps: int) -> list[tuple[str, float, float]]:
+    rows = []
+    b, p = [], []
+    for i in range(reps + 1):
+        for _label, fn, acc in (("b", e.b, b), ("p", e.p, p))[:: 1 if i % 2 else -1]:
+            dt = fn("run", "--rm", "localhost/busybox", "true")
+            if i:
+                acc.append(dt)
+    rows.append(("`run --rm IMG true` (default bridge network)", statistics.median(b), statistics.median(p)))
+    b, p = [], []
+    for i in range(reps + 1):
+        for label, runner, acc in (("b", e.b, b), ("p", e.p, p))[:: 1 if i % 2 else -1]:
+            port = free_port()
+            name = f"web{label}{i}"
+            t = time.perf_counter()
+            runner("run", "-d", "--name", name, "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p",
+                   "8080", "-h", "/www")
+            dt = first_response(port, t)
+            runner("rm", "-f", "-t", "0", name)
+            if i:
+                acc.append(dt)
+    rows.append(("`run -d -p` + first HTTP response", statistics.median(b), statistics.median(p)))
+    return rows
+
+
+COUNTER = "i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done"
+MEMORY = "x=$(head -c 200000000 /dev/zero | tr '\\000' x); sleep 100000"  # 200 MB held by the shell
+
+
+def bench_checkpoint(e: Engines, reps: int, base: Path) -> list[tuple[str, float, float, float, float]]:
+    """(what, berth checkpoint, berth restore, floor checkpoint, floor restore)."""
+    from berth.oci.checkpoint import find_criu
+
+    criu, _ = find_criu()
+    rows = []
+    for label, cmd in (("counter", COUNTER), ("200 MB in memory", MEMORY)):
+        big = cmd is MEMORY
+        ck, rs, fck, frs = [], [], [], []
+        for i in range(reps):
+            name = f"ck{i}"
+            e.b("run", "-d", "--name", name, "localhost/busybox", "sh", "-c", cmd)
+            time.sleep(4 if big else 0.5)
+            archive = base / f"{name}.tar.zst"
+            ck.append(e.b("container", "checkpoint", "-e", str(archive), name))
+            e.b("rm", "-f", name)
+            rs.append(e.b("container", "restore", "-i", str(archive)))
+            e.b("rm", "-f", "-t", "0", name)
+            archive.unlink()
+            f1, f2 = floor_checkpoint(base / f"floor{i}", criu, cmd)
+            fck.append(f1)
+            frs.append(f2)
+        rows.append((label, statistics.median(ck), statistics.median(rs), statistics.median(fck),
+                     statistics.median(frs)))
+    return rows
+
+
+def floor_checkpoint(d: Path, criu: str, cmd: str) -> tuple[float, float]:
+    """Plain `runc checkpoint` + tar, and untar + `runc restore`, of the same kind of container."""
+    import json
+
+    d.mkdir()
+    rootfs = d / "rootfs"
+    rootfs.mkdir()
+    subprocess.run(["tar", "-xf", str(REPO / "images" / "busybox.tar"), "-C", str(rootfs)], check=True)
+    subprocess.run(["runc", "spec"], cwd=d, check=True)
+    spec = json.loads((d / "config.json").read_text())
+    spec["process"].update(args=["sh", "-c", cmd], terminal=False)
+    spec["root"]["readonly"] = False
+    ns = d / "netns"
+    ns.touch()
+    subprocess.run(["unshare", f"--net={ns}", "true"], check=True)
+    spec["linux"]["namespaces"] = [n if n["type"] != "network" else {"type": "network", "path": str(ns)}
+                                   for n in spec["linux"]["namespaces"]]
+    (d / "config.json").write_text(json.dumps(spec))
+    state = str(d / "state")
+    cid = f"floor-{os.getpid()}-{d.name}"
+    subprocess.run(["runc", "--root", state, "run", "-d", cid], cwd=d, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    time.sleep(4 if "200000000" in cmd else 0.5)
+    t = time.perf_counter()
+    subprocess.run(["runc", "--root", state, "--criu", criu, "checkpoint", "--image-path", str(d / "img"),
+                    "--work-path", str(d / "work"), cid], check=True, capture_output=True)
+    subprocess.run(["tar", "-C", str(d), "-cf", str(d / "img.tar"), "img"], check=True)
+    t1 = time.perf_counter() - t
+    t = time.perf_counter()
+    subprocess.run(["tar", "-C", str(d), "-xf", str(d / "img.tar"), "--one-top-level=img2", "--strip-components=1"],
+                   check=True)
+    subprocess.run(["runc", "--root", state, "--criu", criu, "restore", "-d", "--image-path", str(d / "img2"),
+                    "--work-path", str(d / "work2"), cid], cwd=d, check=True, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t2 = time.perf_counter() - t
+    subprocess.run(["runc", "--root", state, "delete", "-f", cid], capture_output=True)
+    subprocess.run(["umount", str(ns)], capture_output=True)
+    shutil.rmtree(d, ignore_errors=True)
+    return t1, t2
+
+
+def bench_rootless(e: Engines, reps: int) -> list[tuple[str, float, float]]:
+    rows = []
+    b, p = [], []
+    for i in range(reps + 1):
+        for fn, acc in ((e.b, b), (e.p, p))[:: 1 if i % 2 else -1]:
+            dt = fn("run", "--rm", "--network", "none", "localhost/busybox", "true")
+            if i:
+                acc.append(dt)
+    rows.append(("rootless `run --rm --network none IMG true`", statistics.median(b), statistics.median(p)))
+    for _ in range(20):
+        e.both("create", "localhost/busybox", "true")
+    b, p = [], []
+    for i in range(reps + 1):
+        for fn, acc in ((e.b, b), (e.p, p))[:: 1 if i % 2 else -1]:
+            dt = fn("ps", "-a")
+            if i:
+                acc.append(dt)
+    rows.append(("rootless `ps -a` (20 containers)", statistics.median(b), statistics.median(p)))
+    return rows
+
+
+def write_section(text: str) -> None:
+    path = REPO / "BENCHMARKS.md"
+    cur = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in cur and END in cur:
+        cur = cur[: cur.index(BEGIN)] + block + cur[cur.index(END) + len(END):]
+    else:
+        cur = cur.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(cur)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="net,ckpt,rootless")
+    args = ap.parse_args()
+    reps = 2 if args.quick else args.reps
+    only = set(args.only.split(","))
+    tar = REPO / "images" / "busybox.tar"
+    lines = ["## Networks, checkpoint and rootless (bench/features.py)", "",
+             f"Medians of {reps} alternated runs, wall time in ms; ratio = berth / Podman (lower is better).", ""]
+    if "net" in only:
+        base = Path(tempfile.mkdtemp(prefix="bench-net-"))
+        e = Engines(base)
+        try:
+            e.b("import", str(tar), "localhost/busybox")
+            e.p("import", str(tar), "localhost/busybox")
+            log("network ...")
+            rows = bench_network(e, reps)
+            lines += ["| root, network | berth | Podman | ratio | goal |", "|---|---|---|---|---|"]
+            for what, bv, pv in rows:
+                lines.append(f"| {what} | {bv * 1e3:.0f} | {pv * 1e3:.0f} | {bv / pv:.2f} | "
+                             f"{'PASS' if bv / pv <= 0.6 else 'MISS'} (≤ 0.6) |")
+            lines.append("")
+        finally:
+            e.cleanup()
+            shutil.rmtree(base, ignore_errors=True)
+    if "ckpt" in only:
+        base = Path(tempfile.mkdtemp(prefix="bench-ckpt-"))
+        e = Engines(base)
+        try:
+            e.b("import", str(tar), "localhost/busybox")
+            log("checkpoint ...")
+            rows = bench_checkpoint(e, max(2, reps // 2), base)
+            lines += ["| checkpoint -e / restore -i | berth checkpoint | floor | ratio | berth restore | floor | "
+                      "ratio | goal |", "|---|---|---|---|---|---|---|---|"]
+            for what, ck, rs, fck, frs in rows:
+                ok = ck / fck <= 1.3 and rs / frs <= 1.3
+                lines.append(f"| {what} | {ck * 1e3:.0f} | {fck * 1e3:.0f} | {ck / fck:.2f} | {rs * 1e3:.0f} | "
+                             f"{frs * 1e3:.0f} | {rs / frs:.2f} | {'PASS' if ok else 'MISS'} (≤ 1.3) |")
+            lines += ["", "Floor: `runc checkpoint` + `tar` of the images, and untar + `runc restore`, of the "
+                      "same process in a pre-made netns (no engine, no archive compression, no rootfs diff).", ""]
+        finally:
+            e.cleanup()
+            shutil.rmtree(base, ignore_errors=True)
+    if "rootless" in only:
+        try:
+            pw = pwd.getpwnam(ROOTLESS_USER)
+        except KeyError:
+            pw = None
+        if pw is None:
+            lines += [f"Rootless: skipped, no user {ROOTLESS_USER} (the test suite creates it).", ""]
+        else:
+            base = Path(tempfile.mkdtemp(prefix="bench-rl-"))
+            os.chmod(base, 0o755)
+            os.chown(base, pw.pw_uid, pw.pw_gid)
+            shutil.copy(tar, base / "bb.tar")
+            os.chmod(base / "bb.tar", 0o644)
+            e = Engines(base, user=ROOTLESS_USER)
+            try:
+                e.b("import", str(base / "bb.tar"), "localhost/busybox")
+                e.p("import", str(base / "bb.tar"), "localhost/busybox")
+                log("rootless ...")
+                rows = bench_rootless(e, reps)
+                lines += ["| rootless | berth | Podman (`--storage-driver overlay`) | ratio | goal |",
+                          "|---|---|---|---|---|"]
+                for what, bv, pv in rows:
+                    lines.append(f"| {what} | {bv * 1e3:.0f} | {pv * 1e3:.0f} | {bv / pv:.2f} | "
+                                 f"{'PASS' if bv / pv <= 0.5 else 'MISS'} (≤ 0.5) |")
+                lines.append("")
+            finally:
+                e.cleanup()
+                subprocess.run(["pkill", "-KILL", "-u", ROOTLESS_USER], capture_output=True)
+                shutil.rmtree(base, ignore_errors=True)
+    write_section("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
