@@ -198,7 +198,7 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, str]:
 BOOL_FLAGS = {"--init", "--read-only", "--privileged", "--rm", "--replace", "--no-hosts", "--publish-all",
               "--interactive", "--tty", "--detach", "--no-healthcheck", "--all", "--force", "--ignore", "--quiet",
               "--no-trunc", "--latest", "--leave-running", "--keep", "--tcp-established", "--noheading",
-              "--no-stdin", "--read-only-tmpfs"}
+              "--no-stdin"}
 
 
 def _explicit_bools(argv: list[str]) -> list[str]:

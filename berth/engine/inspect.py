@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 
-from berth.engine import volmounts
 from berth.engine.container import Container
 from berth.engine.runtime import Runtime
 from berth.engine.state import Status
@@ -59,7 +58,7 @@ def ps_entry(rt: Runtime, c: Container, now: float, size: bool = False) -> dict:
         "ImageID": c.image_id,
         "IsInfra": False,
         "Labels": cfg.get("labels") or None,
-        "Mounts": volmounts.destinations(c),
+        "Mounts": [m["destination"] for m in cfg.get("volume_mounts") or []],
         "Names": [c.name],
         "Namespaces": {},
         "Networks": sorted((cfg.get("networks") or {}).keys()),
@@ -82,6 +81,8 @@ def ps_entry(rt: Runtime, c: Container, now: float, size: bool = False) -> dict:
 
 
 def container_inspect(rt: Runtime, c: Container) -> dict:
+    from berth.engine import volmounts
+
     cfg = c.config
     st = c.state
     bundle = rt.bundle(c.id)

@@ -315,7 +315,3 @@ def binds(c: Container) -> list[str]:
     views = c.config.get("volume_mounts") or []
     return [f"{m['name'] if m['type'] == 'volume' else m['source']}:{m['destination']}:{','.join(m['options'])}"
             for m in [v for v in views if v["type"] == "volume"] + [v for v in views if v["type"] == "bind"]]
-
-
-def destinations(c: Container) -> list[str]:
-    return [m["destination"] for m in c.config.get("volume_mounts") or []]

@@ -181,3 +181,4 @@ def _health(args: argparse.Namespace) -> dict | None:
         raise InvalidArgument(f'invalid argument "{args.health_retries}" for "--health-retries" flag') from None
     return health_config(args.health_cmd, args.health_interval, retries, args.health_start_period,
                          args.health_timeout, args.health_on_failure)
+

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             elif kind == "container":
                 errors.append(f"no such container {n}")
             else:
-                errors.append(f"no such object: \"{n}\"")
+                errors.append(f"inspecting object: no such object: \"{n}\"")
             continue
         docs.append(doc)
     if args.format and args.format != "json":

@@ -36,7 +36,7 @@ def apply_filters(rt, ctrs: list, filters: list[str]) -> list:
         if not sep:
             raise InvalidArgument(f"invalid filter {f!r}: filter must be of the form key=value")
         if k not in ("id", "name", "label", "status", "exited", "ancestor", "before", "since", "restart-policy",
-                     "label!", "should-start-on-boot"):
+                     "label!", "should-start-on-boot", "volume"):
             raise InvalidArgument(f'"{k}" is an invalid filter')
         if k == "status" and v not in ("created", "running", "paused", "exited", "stopped", "removing",
                                        "restarting", "unknown", "dead", "configured", "stopping"):
@@ -79,6 +79,9 @@ def apply_filters(rt, ctrs: list, filters: list[str]) -> list:
                 ok = all(c.created < by_ref[("before", v)] for v in vals)
             elif k == "since":
                 ok = all(c.created > by_ref[("since", v)] for v in vals)
+            elif k == "volume":  # a volume name or a mount destination, as Podman's
+                ms = c.config.get("volume_mounts") or []
+                ok = any(v in (m["name"], m["destination"]) for v in vals for m in ms)
             elif k == "restart-policy":
                 ok = (c.config.get("restart_policy") or "no") in vals
             elif k == "should-start-on-boot":

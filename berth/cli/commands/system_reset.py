@@ -31,6 +31,13 @@ def run(args: argparse.Namespace) -> int:
             lifecycle.remove(rt, c, force=True)
         except Exception as e:  # noqa: BLE001 - reset goes on whatever one container does
             sys.stderr.write(f"Error: removing container {c.id}: {e}\n")
+    from berth.engine import volumes
+
+    for v in volumes.list_all(rt):  # unmounts tmpfs/device volumes before the tree goes
+        try:
+            volumes.remove(rt, v.name, force=True)
+        except Exception as e:  # noqa: BLE001 - reset goes on whatever one volume does
+            sys.stderr.write(f"Error: removing volume {v.name}: {e}\n")
     for img in rt.images.list():
         rt.images.remove(img.id)
     rt.db.close()
