@@ -232,7 +232,7 @@ def main() -> int:
                                              capture_output=True, check=True).stdout)
         bench = Bench(tmp, ref, [ly["digest"] for ly in manifest["layers"]], reg.host)
         pulls = {"berth pull": bench.berth_pull, "podman pull": bench.podman_pull,
-                 "skopeo copy (oci dir)": bench.skopeo_copy, "floor: curl | tar -xz": bench.floor}
+                 "skopeo copy (oci dir)": bench.skopeo_copy, "floor (curl, tar -xz)": bench.floor}
         pushes = {"berth push": bench.berth_push, "podman push": bench.podman_push}
         times: dict[str, list[float]] = {k: [] for k in [*pulls, *pushes]}
         names = list(pulls)

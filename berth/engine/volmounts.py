@@ -95,7 +95,8 @@ def _volumes_from(rt: Runtime, value: str) -> list[MountSpec]:
     return out
 
 
-def apply(rt: Runtime, planned: list[MountSpec], config: dict, created: list[str], opts: CreateOptions) -> None:
+def apply(rt: Runtime, planned: list[MountSpec], config: dict, created: list[str],
+          opts: CreateOptions) -> None:
     """Create the volumes the plan needs (their names appended to `created`, for undoing) and record
     the OCI mounts and the inspect view in the container's config."""
     oci: list[dict] = []
@@ -106,7 +107,8 @@ def apply(rt: Runtime, planned: list[MountSpec], config: dict, created: list[str
         view = {"type": spec.type, "name": "", "source": spec.source, "destination": spec.destination,
                 "options": list(spec.options), "user_options": list(spec.given), "anonymous": False}
         if spec.type == "tmpfs":
-            tmpfs.append(spec.destination + (":" + ",".join(spec.options) if spec.options else ""))
+            kernel = mountparse.oci_options(spec.options)  # U on a tmpfs: not supported, dropped
+            tmpfs.append(spec.destination + (":" + ",".join(kernel) if kernel else ""))
         elif spec.type == "bind":
             oci.append({"destination": spec.destination, "type": "bind", "source": spec.source,
                         "options": mountparse.oci_options(spec.options)})
@@ -124,10 +126,10 @@ def apply(rt: Runtime, planned: list[MountSpec], config: dict, created: list[str
     # parents before children, as Podman sorts them: /data must not hide /data/sub
     oci.sort(key=lambda m: m["destination"].rstrip("/").count("/"))
     claimed = {v["destination"] for v in views}
-    own = {mountparse.parse_tmpfs_flag(t).destination for t in opts.tmpfs}
-    # --read-only's default tmpfs give way to a mount the user put there
-    config["tmpfs"] = [t for t in config.get("tmpfs", []) if t.partition(":")[0] in own
-                       or t.partition(":")[0] not in claimed] + tmpfs
+    # --read-only's default tmpfs give way to a mount the user put there, and --tmpfs to the same
+    # tmpfs given with --mount (any other clash was refused by plan)
+    config["tmpfs"] = [t for t in config.get("tmpfs", [])
+                       if mountparse.clean(t.partition(":")[0]) not in claimed] + tmpfs
     config["mounts"] = list(config.get("mounts") or []) + oci
     config["volume_mounts"] = views
     config["volumes"] = names

@@ -57,9 +57,10 @@ def pull(rt, name: str, opts: PullOptions) -> list:
     progress = Progress(opts.out, quiet=opts.quiet)  # type: ignore[arg-type]
     refs = candidates(name, session)
     if opts.all_tags:
-        ref = parse(refs[0])
-        if ref.tag is not None and ":" in name.rsplit("/", 1)[-1] or ref.digest:
+        given = parse(name)
+        if given.tag is not None or given.digest is not None:
             raise InvalidArgument("tag or digest can't be used with --all-tags option")
+        ref = parse(refs[0])
         base = ref.name()
         client = session.client_for(ref.registry or "", None)
         tags = client.tags(ref.repository)
@@ -154,6 +155,7 @@ def fetch_layers(rt, client, repo: str, layers: list[dict], diff_ids: list[str],
             progress.skipped("blob", desc["digest"])
     abort = threading.Event()
     created: list[str] = []
+    seen: list[tuple[str, str, str, int]] = []  # blob map rows, written by this thread at the end
     lock = threading.Lock()
 
     def one(i: int) -> None:
@@ -178,7 +180,8 @@ def fetch_layers(rt, client, repo: str, layers: list[dict], diff_ids: list[str],
         progress.finish(row)
         comp = _compression(desc.get("mediaType", ""))
         if comp:
-            blobmap.record(rt.db, desc["digest"], diff_ids[i], comp, int(desc.get("size", 0)), location)
+            with lock:
+                seen.append((desc["digest"], diff_ids[i], comp, int(desc.get("size", 0))))
 
     try:
         if rt.layers.driver != "overlay" or len(missing) < 2:
@@ -200,6 +203,9 @@ def fetch_layers(rt, client, repo: str, layers: list[dict], diff_ids: list[str],
         abort.set()
         _discard(rt, created)
         raise
+    # The workers share one SQLite connection: only LayerStore's commits (under its lock) write there.
+    for digest, diff_id, comp, size in seen:
+        blobmap.record(rt.db, digest, diff_id, comp, size, location)
 
 
 def _discard(rt, created: list[str]) -> None:

@@ -121,7 +121,10 @@ def push(rt, source: str, dest: str | None, opts: PushOptions) -> Pushed:
     img = rt.images.lookup(source)
     target = destination(img, source, dest)
     ref = normalize(target)
-    fmt = opts.format or ("v2s2" if img.manifest_type in (m.DOCKER_V2S2, m.DOCKER_LIST) else "oci")
+    # The image's own manifest type, unless it cannot carry the compression asked for (as
+    # containers/image converts a docker image to OCI for zstd).
+    docker = img.manifest_type in (m.DOCKER_V2S2, m.DOCKER_LIST) and opts.compression == "gzip"
+    fmt = opts.format or ("v2s2" if docker else "oci")
     if fmt not in ("oci", "v2s2"):
         raise InvalidArgument(f"unknown format {fmt!r}: use oci or v2s2")
     if opts.compression not in ("gzip", "zstd"):
@@ -136,19 +139,24 @@ def push(rt, source: str, dest: str | None, opts: PushOptions) -> Pushed:
     progress.line("Getting image source signatures")
     location = f"{host}/{repo}"
 
+    # Read the blob map here: the workers must not use the store's SQLite connection.
+    known = {d: blobmap.candidates(rt.db, d, opts.compression) for d in img.diff_ids}
+    places = {dg: blobmap.locations(rt.db, dg) for c in known.values() for dg, _ in c}
+    seen: list[tuple[str, str, int]] = []
+
     def one(i: int) -> dict:
         layer_id, diff_id = img.layers[i], img.diff_ids[i]
-        for digest, size in blobmap.candidates(rt.db, diff_id, opts.compression):
+        for digest, size in known[diff_id]:
             reused = client.blob_exists(repo, digest)
             if not reused:
-                for loc in blobmap.locations(rt.db, digest):
+                for loc in places[digest]:
                     other_host, _, other_repo = loc.partition("/")
                     if other_host == host and other_repo != repo and client.mount_blob(repo, digest, other_repo):
                         reused = True
                         break
             if reused:
                 progress.skipped("blob", digest)
-                blobmap.record(rt.db, digest, diff_id, opts.compression, size, location)
+                seen.append((digest, diff_id, size))
                 return {"mediaType": layer_type, "digest": digest, "size": size}
         row = progress.blob("blob", diff_id, 0)
         if opts.chunk_size:
@@ -167,7 +175,7 @@ def push(rt, source: str, dest: str | None, opts: PushOptions) -> Pushed:
                     if attempt == 2:
                         raise
         progress.finish(row)
-        blobmap.record(rt.db, digest, diff_id, opts.compression, size, location)
+        seen.append((digest, diff_id, size))
         return {"mediaType": layer_type, "digest": digest, "size": size}
 
     n = len(img.layers)
@@ -176,6 +184,8 @@ def push(rt, source: str, dest: str | None, opts: PushOptions) -> Pushed:
             layers = list(pool.map(one, range(n)))
     else:
         layers = [one(i) for i in range(n)]
+    for digest, diff_id, size in seen:
+        blobmap.record(rt.db, digest, diff_id, opts.compression, size, location)
     config = rt.images.config_bytes(img.id)
     config_digest = f"sha256:{img.id}"
     row = progress.blob("config", config_digest, len(config))

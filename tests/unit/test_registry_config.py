@@ -182,3 +182,16 @@ def test_tar_split_removed_when_apply_fails(tmp_path: Path) -> None:
         apply_layer(io.BytesIO(_layer({"a": b"x"})), tmp_path / "d", expected_diff_id="sha256:" + "0" * 64,
                     tar_split=str(split))
     assert not split.exists()
+
+
+def test_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from berth.image.registry.transport import _proxy_for
+
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    assert _proxy_for("quay.io") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,.internal.example")
+    assert _proxy_for("quay.io") == "http://proxy.example:3128"
+    assert _proxy_for("127.0.0.1:5000") is None
+    assert _proxy_for("reg.internal.example:443") is None

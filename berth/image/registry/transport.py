@@ -89,6 +89,17 @@ def describe(exc: BaseException) -> str:
     return text.split(": ", 1)[-1] if "object at 0x" in text else text
 
 
+def _proxy_for(host: str) -> str | None:
+    """$HTTPS_PROXY (or $HTTP_PROXY) unless $NO_PROXY covers `host`, as Go's ProxyFromEnvironment."""
+    from urllib.request import getproxies_environment, proxy_bypass_environment
+
+    proxies = getproxies_environment()
+    proxy = proxies.get("https") or proxies.get("http")
+    if not proxy or proxy_bypass_environment(host.rsplit(":", 1)[0] if "]" not in host else host, proxies):
+        return None
+    return proxy
+
+
 def _retry_after(resp: urllib3.BaseHTTPResponse) -> float | None:
     value = resp.headers.get("Retry-After")
     if not value:
@@ -111,8 +122,10 @@ class Transport:
                  timeout: float = 60.0) -> None:
         self.host = host
         ctx = ssl_context(host, verify, cert_dir)
-        self.pool = urllib3.PoolManager(num_pools=8, maxsize=8, ssl_context=ctx,
-                                        timeout=urllib3.Timeout(connect=30.0, read=timeout), retries=False)
+        kw = {"num_pools": 8, "maxsize": 8, "ssl_context": ctx, "retries": False,
+              "timeout": urllib3.Timeout(connect=30.0, read=timeout)}
+        proxy = _proxy_for(host)
+        self.pool = urllib3.ProxyManager(proxy, **kw) if proxy else urllib3.PoolManager(**kw)
 
     def request(self, method: str, url: str, headers: Mapping[str, str] | None = None,
                 body: bytes | Iterable[bytes] | None = None, *, auth: str | None = None,
