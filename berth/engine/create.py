@@ -147,9 +147,11 @@ def create_container(rt: Runtime, opts: CreateOptions) -> Container:
     if image is None:
         raise NoSuchImage(f"{opts.image}: image not known")
     icfg = image.run_config
-    from berth.engine import volmounts, volumes
+    mount_plan = None
+    if opts.volumes or opts.mounts or opts.volumes_from or icfg.get("Volumes"):
+        from berth.engine import volmounts  # only then: a plain `run` does not pay for the import
 
-    mount_plan = volmounts.plan(rt, opts, icfg)  # checks every mount before anything is made
+        mount_plan = volmounts.plan(rt, opts, icfg)  # checks every mount before anything is made
     entrypoint = icfg.get("Entrypoint") or [] if opts.entrypoint is None else opts.entrypoint
     cmd = opts.command or ([] if opts.entrypoint is not None and opts.entrypoint else icfg.get("Cmd") or [])
     if opts.entrypoint is not None and not opts.command and opts.entrypoint:
@@ -244,7 +246,8 @@ def create_container(rt: Runtime, opts: CreateOptions) -> Container:
     made: list[str] = []  # volumes this creation made, removed again if it fails
     try:
         rt.layers.create_container_layer(cid, image.top_layer)
-        volmounts.apply(rt, mount_plan, config, made, opts)
+        if mount_plan is not None:
+            volmounts.apply(rt, mount_plan, config, made, opts)
         with rt.db.write():
             other = rt.db.name_taken(name)
             if other:
@@ -258,6 +261,9 @@ def create_container(rt: Runtime, opts: CreateOptions) -> Container:
     except BaseException:
         rt.layers.remove_container_layer(cid)
         shutil.rmtree(os.path.dirname(bundle), ignore_errors=True)
-        volumes.discard(rt, made)
+        if made:
+            from berth.engine.volumes import discard
+
+            discard(rt, made)
         raise
     return Container(cid, name, image.id, now, config, new_state())

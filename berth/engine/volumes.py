@@ -147,8 +147,7 @@ def remove(rt: Runtime, name: str, force: bool = False, timeout: int | None = No
     v = get(rt, name)
     deps = users(rt, name)
     if deps and not force:
-        raise VolumeInUse(f"volume {name} is being used by the following container(s): {', '.join(deps)}: "
-                          "volume is being used")
+        raise _in_use(name, deps)
     if deps:
         from berth.engine import lifecycle
         from berth.errors import NoSuchContainer
@@ -162,17 +161,27 @@ def remove(rt: Runtime, name: str, force: bool = False, timeout: int | None = No
             except NoSuchContainer:
                 continue
     with locked(rt, name):
-        _unmount(rt, v.name)
         with rt.db.write():
+            deps = users(rt, name)  # checked again where no container can be created meanwhile
+            if deps:
+                raise _in_use(name, deps)
             rt.db.conn.execute("DELETE FROM volumes WHERE name=?", (name,))
+        _unmount(rt, v.name)
         shutil.rmtree(os.path.dirname(mountpoint(rt, name)), ignore_errors=True)
     _forget_users(rt, name)
+
+
+def _in_use(name: str, deps: list[str]) -> VolumeInUse:
+    return VolumeInUse(f"volume {name} is being used by the following container(s): {', '.join(deps)}: "
+                       "volume is being used")
 
 
 def discard(rt: Runtime, names: list[str]) -> None:
     """Undo volumes a failed container creation made (no container refers to them yet)."""
     for name in names:
         with rt.db.write():
+            if users(rt, name):
+                continue  # another container, created meanwhile, took the new volume: it stays
             rt.db.conn.execute("DELETE FROM volumes WHERE name=?", (name,))
         shutil.rmtree(os.path.dirname(mountpoint(rt, name)), ignore_errors=True)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING
 
 from berth.errors import BerthError, InvalidArgument
 from berth.image import blobmap
@@ -21,8 +21,10 @@ from berth.image.reference import Reference, normalize, parse
 from berth.image.registry.errors import RegistryError
 from berth.image.registry.manifest import DOCKER_V2S1, IMAGES, LISTS, Platform, choose, host_platform
 from berth.image.registry.manifest import layer_compression as _compression
-from berth.image.session import Session
 from berth.util.record import field, record
+
+if TYPE_CHECKING:
+    from berth.image.session import Session
 
 PARALLEL = 6  # concurrent layer transfers, as Podman; extraction waits on the disk more than the CPU
 
@@ -53,6 +55,8 @@ def candidates(name: str, session: Session) -> list[str]:
 
 def pull(rt, name: str, opts: PullOptions) -> list:
     """Pull `name` (short or qualified, tag or digest); returns the stored images."""
+    from berth.image.session import Session
+
     session = Session(opts.tls_verify, opts.authfile, opts.creds, opts.cert_dir, opts.registries_conf)
     progress = Progress(opts.out, quiet=opts.quiet)  # type: ignore[arg-type]
     refs = candidates(name, session)
@@ -146,6 +150,8 @@ def _check_platform(config: dict, want: Platform | None, progress: Progress) -> 
 def fetch_layers(rt, client, repo: str, layers: list[dict], diff_ids: list[str], progress: Progress,
                  location: str) -> None:
     """Store every missing layer; on failure remove the ones this call created."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
     from berth.storage.layers import chain_id
 
     chain = chain_id(diff_ids)
@@ -250,6 +256,8 @@ def _is_id(ref: str, image_id: str) -> bool:
 
 
 def _remote_differs(rt, ref: str, image_id: str, opts: PullOptions) -> bool:
+    from berth.image.session import Session
+
     session = Session(None, None, None, None, None)
     img = rt.images.get(image_id)
     try:

@@ -77,7 +77,7 @@ def test_inspect_prints_what_exists_and_fails_for_the_rest(bb):
     r = bb("inspect", "--format", "{{.Name}}", "there", "nope", check=False)
     assert r.returncode == 125
     assert r.stdout == "there\n"
-    assert r.stderr == 'Error: no such object: "nope"\n'
+    assert_error(r, 125, 'no such object: "nope"')
 
 
 def test_rm_of_unknown_container(bb):

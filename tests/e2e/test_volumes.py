@@ -323,3 +323,14 @@ def test_system_reset_removes_volumes(bb):
     bb("system", "reset", "-f")
     assert bb.out("volume", "ls", "-q") == ""
     assert not os.path.exists(os.path.join(bb.root, "volumes"))
+
+
+def test_mounts_are_ordered_parents_first(bb, tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("10.1.2.3 mine\n")
+    out = bb.out(*RUN, "--rm", "--read-only", "-v", f"{hosts}:/etc/hosts:ro", "-v", "sub:/srv/a/b", "-v", "top:/srv",
+                 IMG, "sh", "-c", "cat /etc/hosts; grep -c berth /run/.containerenv; touch /srv/a/b/f /srv/g")
+    # the user's /etc/hosts replaces berth's; --read-only's /run tmpfs does not hide .containerenv;
+    # /srv is mounted before /srv/a/b, so both volumes are writable and neither hides the other
+    assert out.splitlines() == ["10.1.2.3 mine", "1"]
+    assert bb.out(*RUN, "--rm", "-v", "sub:/x", IMG, "ls", "/x") == "f"

@@ -46,8 +46,17 @@ def run(args: argparse.Namespace) -> int:
                 doc = image_inspect(rt.images.lookup(n))
             except NotFound:
                 doc = None
+        if doc is None and kind in ("all", "volume"):
+            from berth.engine import volumes
+
+            try:
+                doc = volumes.inspect_doc(rt, volumes.get(rt, n))
+            except NotFound:
+                doc = None
         if doc is None:
-            if kind == "image":
+            if kind == "volume":
+                errors.append(f"no such volume {n}")
+            elif kind == "image":
                 errors.append(f"{n}: image not known")
             elif kind == "container":
                 errors.append(f"no such container {n}")
