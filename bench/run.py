@@ -152,6 +152,8 @@ class Bench:
         self.floor_n = 0
         self.image_tar = IMAGE_TAR
         self.cgroups_before = self._cgroup_entries()
+        # wall-clock windows in which this script starts containers (the ps phase only creates)
+        self.start_windows: list[list[float]] = []
         self.loads: list[tuple[str, float]] = [("start", os.getloadavg()[0])]
 
     # ---- bookkeeping -------------------------------------------------------------------------
@@ -594,11 +596,25 @@ class Bench:
         shutil.rmtree(self.dir, ignore_errors=True)
         if self.dir.exists():
             self.note(f"cleanup: could not delete {self.dir}")
-        new = sorted(n for n in self._cgroup_entries() - self.cgroups_before if _cgroup_empty(n))
+        if self.start_windows and self.start_windows[-1][1] == 0:
+            self.start_windows[-1][1] = time.time()
+        new = sorted(n for n in self._cgroup_entries() - self.cgroups_before
+                     if _cgroup_empty(n) and self._in_start_window(n))
         if new:
-            self.note(f"empty container cgroups that appeared during the run and are still there "
-                      f"({len(new)}; another user of this machine may own some): "
-                      f"{', '.join(n[:40] for n in new[:5])}")
+            self.note(f"empty container cgroups created while this script was starting containers and "
+                      f"still there after cleanup ({len(new)}; another user of this machine could also "
+                      f"own them): {', '.join(n[:40] for n in new[:5])}")
+
+    def _in_start_window(self, entry: str) -> bool:
+        for base in ("/sys/fs/cgroup/memory", "/sys/fs/cgroup"):
+            try:
+                born = os.stat(f"{base}/{entry}").st_mtime
+                break
+            except OSError:
+                continue
+        else:
+            return True
+        return any(t0 - 1 <= born <= t1 + 1 for t0, t1 in self.start_windows)
 
     def _conmons(self) -> list[tuple[int, str]]:
         out = []
@@ -618,6 +634,7 @@ class Bench:
 
     def run(self) -> None:
         self.preflight()
+        self.start_windows.append([time.time(), 0.0])
         self.setup()
         log(f"warm-up round, then {self.reps} rounds of run/create/start/exec/stop/rm")
         self.round_ops(0, record=False)
@@ -632,6 +649,7 @@ class Bench:
         log(f"peak memory: {self.mem_reps} rounds")
         self.compile()
         self.mem_rounds()
+        self.start_windows[-1][1] = time.time()
         log(f"ps -a with {', '.join(map(str, self.ps_counts))} containers")
         self.compile()
         self.ps_rounds()

@@ -91,9 +91,10 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
         c.state["rootfs_shifted"] = True
     socks: list = []
     try:
-        from berth.engine import volmounts
+        if c.config.get("volume_mounts"):
+            from berth.engine.volmounts import prepare_for_start
 
-        volmounts.prepare_for_start(rt, c, rootfs)  # volume mounts, copy-up from the image, chown
+            prepare_for_start(rt, c, rootfs)  # volume mounts, copy-up from the image, chown
         netns_path, socks = network.setup(rt, c)
         hosts, hostname, resolv, cenv = _etc_files(rt, c)
         seccomp = next((p for p in SECCOMP_PATHS if os.path.exists(p)), "")

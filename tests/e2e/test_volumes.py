@@ -271,6 +271,10 @@ def test_prune_removes_only_unused_volumes(bb):
     assert bb.out("volume", "ls", "-q").split() == ["idle1", "idle2", "used"]
     assert sorted(bb.out("volume", "prune", "-f").split()) == ["idle1", "idle2"]
     assert bb.out("volume", "ls", "-q") == "used"
+    # system prune --volumes: the stopped container goes first, then its volume is unused too
+    out = bb.out("system", "prune", "-f", "--volumes")
+    assert "Deleted Volumes\nused\n" in out
+    assert bb.out("volume", "ls", "-q") == ""
 
 
 def test_tmpfs_volume_is_mounted_while_a_container_uses_it(bb):

@@ -32,6 +32,14 @@ def run(args: argparse.Namespace) -> int:
         print("Deleted Containers")
         for c in ctrs:
             print(c)
+    if args.volumes:
+        from berth.engine.volumes import prune
+
+        vols = prune(rt, args.filter)
+        if vols:
+            print("Deleted Volumes")
+            for v in vols:
+                print(v)
     sizes = {i.id: i.size for i in rt.images.list()}
     imgs = prune_images(rt, args.all)
     if imgs:
