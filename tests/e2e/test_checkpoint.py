@@ -58,8 +58,8 @@ def test_checkpoint_and_restore_in_place(bb):
 
 
 def test_export_and_import_into_another_store_keeps_files_and_address(bb, other, tmp_path):
-    bb("run", "-d", "--name", "c", "localhost/busybox", "sh", "-c", COUNTER)
-    bb("exec", "c", "sh", "-c", "echo kept > /root/state; rm /etc/group")
+    bb("run", "-d", "--name", "c", "-v", "ckvol:/vol", "localhost/busybox", "sh", "-c", COUNTER)
+    bb("exec", "c", "sh", "-c", "echo kept > /root/state; rm /etc/group; echo in-volume > /vol/v")
     ip = bb.out("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "c")
     archive = str(tmp_path / "c.tar.zst")
     bb("container", "checkpoint", "-e", archive, "c")
@@ -69,9 +69,11 @@ def test_export_and_import_into_another_store_keeps_files_and_address(bb, other,
     _grows_from(other, "c", at)
     assert other.out("exec", "c", "cat", "/root/state") == "kept"
     assert other("exec", "c", "ls", "/etc/group", check=False).returncode != 0
+    assert other.out("exec", "c", "cat", "/vol/v") == "in-volume"
+    assert other.out("volume", "ls", "-q") == "ckvol"
     assert other.out("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "c") == ip
     for member in ("config.dump", "spec.dump", "network.status", "checkpoint/inventory.img", "rootfs-diff.tar",
-                   "deleted.files", "ctr.log"):
+                   "deleted.files", "ctr.log", "volumes/ckvol.tar"):
         assert member in _members(archive)
 
 

@@ -233,6 +233,22 @@ def test_userns_keep_id_auto_and_maps(user):
     assert maps.split() == ["0", "5000", "2000"]
 
 
+def test_volumes_as_an_ordinary_user(user):
+    data = user.base / "data"
+    data.mkdir()
+    os.chown(data, user.uid, pwd.getpwnam(user.user).pw_gid)
+    # keep-id: what the container's user writes in a bind mount is the user's own file on the host
+    user("run", "--rm", "--userns", "keep-id", "-v", f"{data}:/data", "localhost/busybox", "sh", "-c",
+         "echo hi > /data/from-keep-id")
+    st = os.stat(data / "from-keep-id")
+    assert (st.st_uid, (data / "from-keep-id").read_text()) == (user.uid, "hi\n")
+    # a named volume keeps its data across containers
+    user("volume", "create", "vol")
+    user("run", "--rm", "-v", "vol:/v", "localhost/busybox", "sh", "-c", "echo kept > /v/f")
+    assert user.out("run", "--rm", "-v", "vol:/v:ro", "localhost/busybox", "cat", "/v/f") == "kept"
+    assert user.out("volume", "inspect", "-f", "{{.Mountpoint}}", "vol").startswith(str(user.base / "root"))
+
+
 def test_unshare_runs_inside_the_users_namespace(user):
     out = user.out("unshare", "cat", "/proc/self/uid_map").split()
     assert out[:3] == ["0", str(user.uid), "1"]
