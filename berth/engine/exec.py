@@ -38,9 +38,9 @@ def build_process(rt: Runtime, c: Container, opts: ExecOptions) -> dict:
         if u.additional_gids:
             proc["user"]["additionalGids"] = u.additional_gids
     if opts.privileged:
-        from berth.oci.spec import ALL_CAPS
+        from berth.oci.spec import host_bounding_caps
 
-        caps = ["CAP_" + x for x in ALL_CAPS]
+        caps = ["CAP_" + x for x in host_bounding_caps()]
         proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
     _check_command(c.state["pid"], proc)
     return proc
@@ -72,6 +72,12 @@ def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
     c = rt.reload(c)
     if not c.status.can_exec():
         raise FailedPrecondition("can only create exec sessions on running containers: container state improper")
+    if opts.tty and not opts.detach and not os.isatty(0):
+        # runc's own terminal handling needs ours; from a script or CI there is none, so run the
+        # command without a pty rather than fail (Podman's conmon would allocate one)
+        from berth.util.record import replace
+
+        opts = replace(opts, tty=False)
     proc = build_process(rt, c, opts)
     rd = rt.rundir(c.id)
     os.makedirs(rd, exist_ok=True)

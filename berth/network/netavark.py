@@ -31,6 +31,12 @@ def _find(paths: tuple[str, ...], name: str) -> str:
     raise NetworkError(f"could not find {name}: install it (apt install {name})")
 
 
+def _host_lock(rootless: bool) -> str:
+    if not rootless and os.access("/run/lock", os.W_OK):
+        return "/run/lock/berth-netavark.lock"
+    return os.path.join(os.environ.get("TMPDIR", "/tmp"), f"berth-netavark-{os.getuid()}.lock")
+
+
 class Netavark:
     def __init__(self, config_dir: str, rootless: bool = False) -> None:
         self.config_dir = config_dir
@@ -44,7 +50,12 @@ class Netavark:
         if self.aardvark:
             argv += ["--aardvark-binary", self.aardvark]
         argv += [verb, netns]
-        r = subprocess.run(argv, input=json.dumps(payload), capture_output=True, text=True)
+        # netavark serialises itself per config dir, but the bridge and the NETAVARK-* iptables chains
+        # are host-wide: every store's calls take one host lock, or parallel setups break each other
+        from berth.engine.locks import locked
+
+        with locked(_host_lock(self.rootless)):
+            r = subprocess.run(argv, input=json.dumps(payload), capture_output=True, text=True)
         if r.returncode != 0:
             msg = r.stdout.strip() or r.stderr.strip()
             try:

@@ -166,12 +166,32 @@ def resolve_user(rootfs: str, user: str, group_add: list[str] | None = None) -> 
     return out
 
 
+def host_bounding_caps() -> list[str]:
+    """The capabilities this process may hand out (runc cannot grant one outside its bounding set)."""
+    try:
+        with open("/proc/self/status") as f:
+            mask = int(next(ln.split()[1] for ln in f if ln.startswith("CapBnd:")), 16)
+    except (OSError, StopIteration, ValueError):
+        return list(ALL_CAPS)
+    return [c for c in ALL_CAPS if c in _CAP_BITS and mask >> _CAP_BITS[c] & 1]
+
+
+_CAP_BITS = {"CHOWN": 0, "DAC_OVERRIDE": 1, "DAC_READ_SEARCH": 2, "FOWNER": 3, "FSETID": 4, "KILL": 5, "SETGID": 6,
+             "SETUID": 7, "SETPCAP": 8, "LINUX_IMMUTABLE": 9, "NET_BIND_SERVICE": 10, "NET_BROADCAST": 11,
+             "NET_ADMIN": 12, "NET_RAW": 13, "IPC_LOCK": 14, "IPC_OWNER": 15, "SYS_MODULE": 16, "SYS_RAWIO": 17,
+             "SYS_CHROOT": 18, "SYS_PTRACE": 19, "SYS_PACCT": 20, "SYS_ADMIN": 21, "SYS_BOOT": 22, "SYS_NICE": 23,
+             "SYS_RESOURCE": 24, "SYS_TIME": 25, "SYS_TTY_CONFIG": 26, "MKNOD": 27, "LEASE": 28,
+             "AUDIT_WRITE": 29, "AUDIT_CONTROL": 30, "SETFCAP": 31, "MAC_OVERRIDE": 32, "MAC_ADMIN": 33,
+             "SYSLOG": 34, "WAKE_ALARM": 35, "BLOCK_SUSPEND": 36, "AUDIT_READ": 37, "PERFMON": 38, "BPF": 39,
+             "CHECKPOINT_RESTORE": 40}
+
+
 def capabilities(cfg: dict, defaults: list[str]) -> list[str]:
     if cfg.get("privileged"):
-        return list(ALL_CAPS)
+        return host_bounding_caps()
     adds = [normalize_cap(c) for c in cfg.get("cap_add", [])]
     drops = [normalize_cap(c) for c in cfg.get("cap_drop", [])]
-    caps = list(ALL_CAPS) if "ALL" in adds else [c for c in defaults]
+    caps = host_bounding_caps() if "ALL" in adds else [c for c in defaults]
     if "ALL" in drops:
         caps = []
     for c in adds:

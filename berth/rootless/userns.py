@@ -10,7 +10,6 @@ Containers (conmon, runc, the container itself) live inside, so they survive the
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import pwd
 import shutil
@@ -30,7 +29,7 @@ _libc = None
 def _lib() -> ctypes.CDLL:
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        _libc = ctypes.CDLL("libc.so.6", use_errno=True)  # find_library would run ldconfig -p each time
     return _libc
 
 
