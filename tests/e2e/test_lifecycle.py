@@ -231,10 +231,6 @@ def test_default_masked_and_readonly_paths(bb):
 _FULL, _BND = _host_caps()
 
 
-@pytest.mark.xfail(_BND != _FULL, strict=True,
-                   reason="berth/oci/spec.py: --privileged asks runc for every capability it knows (ALL_CAPS), "
-                          "including ones outside the host's bounding set (CAP_SYS_RESOURCE here); runc fails "
-                          "'unable to apply caps: operation not permitted'. Podman grants the bounding set.")
 def test_run_privileged_gets_every_capability_the_host_has(bb):
     r = bb(*RUN, "--rm", "--privileged", IMG, "sh", "-c", "grep CapEff /proc/self/status; wc -c < /proc/keys",
            check=False)

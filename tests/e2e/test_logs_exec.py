@@ -174,10 +174,9 @@ def test_exec_latest(up):
     assert up.out("exec", "-l", "echo", "latest") == "latest"
 
 
-@pytest.mark.xfail(strict=True, reason="berth/engine/exec.py runs `runc exec --tty` directly with the CLI's stdio; "
-                                      "without a terminal on stdin runc fails 'open /dev/tty: no such device or "
-                                      "address' (exit 125, and runc's own line on stderr). Podman's conmon "
-                                      "makes the pty, so `exec -t` works from scripts and CI.")
+@pytest.mark.xfail(strict=True, reason="not yet: `runc exec --tty` needs the caller's terminal, so without one "
+                                      "berth runs the command without a pty (it no longer fails); Podman's conmon "
+                                      "allocates a pty, so `tty` prints /dev/pts/0 there")
 def test_exec_tty_without_a_local_terminal(up):
     r = up("exec", "-t", "up", "sh", "-c", "tty; echo err >&2", check=False)
     assert r.returncode == 0, r.stderr
