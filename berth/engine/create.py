@@ -101,7 +101,6 @@ def validate(opts: CreateOptions) -> None:
 
 def _network_config(rt: Runtime, opts: CreateOptions, config: dict, icfg: dict) -> None:
     from berth.engine.network import networks_of, parse_network_flag
-    from berth.network.ports import parse_publish
 
     values = [v for v in opts.networks if v]
     if rt.rootless and (not values or values in (["bridge"], ["default"], ["private"])):
@@ -115,8 +114,11 @@ def _network_config(rt: Runtime, opts: CreateOptions, config: dict, icfg: dict) 
     elif opts.network_aliases or opts.ip or opts.mac_address:
         raise InvalidArgument("--network-alias, --ip and --mac-address need a bridge network")
     ports: list[dict] = []
-    for spec in opts.publish:
-        ports += parse_publish(spec)
+    if opts.publish:
+        from berth.network.ports import parse_publish
+
+        for spec in opts.publish:
+            ports += parse_publish(spec)
     exposed = set(config["exposed_ports"]) | {p if "/" in p else f"{p}/tcp" for p in opts.expose}
     if opts.publish_all:
         for p in sorted(exposed):
@@ -140,10 +142,14 @@ def _network_config(rt: Runtime, opts: CreateOptions, config: dict, icfg: dict) 
 
 def create_container(rt: Runtime, opts: CreateOptions) -> Container:
     validate(opts)
-    from berth.image.pull import ensure_image
+    local = rt.images.resolve_id(opts.image)
+    if local is None or opts.pull in ("always", "newer"):
+        # the registry client (urllib3 and ~150 modules) is only loaded when a registry is needed
+        from berth.image.pull import ensure_image
 
-    ensure_image(rt, opts.image, opts.pull)
-    image = rt.images.lookup(opts.image) if rt.images.resolve_id(opts.image) else None
+        ensure_image(rt, opts.image, opts.pull)
+        local = rt.images.resolve_id(opts.image)
+    image = rt.images.get(local) if local else None
     if image is None:
         raise NoSuchImage(f"{opts.image}: image not known")
     icfg = image.run_config

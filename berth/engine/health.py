@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 
 from berth.engine.container import Container
@@ -67,7 +66,9 @@ def start_scheduler(rt: Runtime, c: Container) -> int:
     hc = c.config.get("healthcheck")
     if not hc or not hc.get("Interval"):
         return 0
-    cmd = [sys.executable, "-m", "berth", *rt.opts.global_args(), "healthcheck", "run", c.id]
+    from berth.engine.lifecycle import berth_command
+
+    cmd = [*berth_command(), *rt.opts.global_args(), "healthcheck", "run", c.id]
     quoted = " ".join("'" + a.replace("'", "'\\''") + "'" for a in cmd)
     interval = max(1, int(hc["Interval"]))
     script = (f'while sleep {interval} && [ -d /proc/{c.state["pid"]} ]; do {quoted} >/dev/null 2>&1; done')

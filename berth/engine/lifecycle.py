@@ -66,9 +66,19 @@ def _init_path(rt: Runtime) -> str:
 
 
 def exit_command(rt: Runtime, cid: str) -> list[str]:
+
+    return [*berth_command(), *rt.opts.global_args(), "container", "cleanup", cid]
+
+
+def berth_command() -> list[str]:
+    """How conmon and schedulers call berth back: the venv's entry script if there is one (no runpy,
+    ~5 ms less per exit), else this interpreter with -m."""
     import sys
 
-    return [sys.executable, "-m", "berth", *rt.opts.global_args(), "container", "cleanup", cid]
+    script = os.path.join(os.path.dirname(sys.executable), "berth")
+    if os.access(script, os.X_OK):
+        return [script]
+    return [sys.executable, "-m", "berth"]
 
 
 def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[str] | None = None) -> None:

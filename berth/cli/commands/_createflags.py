@@ -171,10 +171,10 @@ def to_options(args: argparse.Namespace) -> CreateOptions:
 
 
 def _health(args: argparse.Namespace) -> dict | None:
-    from berth.engine.health import health_config
-
     if args.no_healthcheck or not args.health_cmd:
         return None
+    from berth.engine.health import health_config
+
     try:
         retries = int(args.health_retries)
     except ValueError:
