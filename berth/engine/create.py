@@ -236,6 +236,12 @@ def create_container(rt: Runtime, opts: CreateOptions) -> Container:
     if opts.sdnotify == "healthy" and not opts.healthcheck:
         raise InvalidArgument("SDNotify policy healthy requires a healthcheck to be set")
     _network_config(rt, opts, config, icfg)
+    if rt.rootless and (opts.memory or opts.cpus or opts.pids_limit):
+        # no cgroup delegation for ordinary users here: say so, do not fail (Podman's wording)
+        import sys
+
+        sys.stderr.write('time="' + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + '" level=warning '
+                         'msg="Resource limits are not supported and ignored on cgroups V1 rootless systems"\n')
     from berth.engine.idmap import resolve
 
     uid_maps, gid_maps, default_user = resolve(rt, opts.userns, opts.uidmap, opts.gidmap, rt.opts.host_uid,

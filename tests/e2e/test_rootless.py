@@ -168,6 +168,12 @@ def test_lifecycle_as_an_ordinary_user(user):
     assert os.stat(f"/proc/{pid}").st_uid == user.uid
 
 
+def test_resource_limits_warn_instead_of_failing(user):
+    r = user("run", "--rm", "--memory", "64m", "--pids-limit", "50", "localhost/busybox", "echo", "ran")
+    assert r.stdout.strip() == "ran"
+    assert "Resource limits are not supported and ignored" in r.stderr
+
+
 def test_published_port_and_network_modes(user):
     s = socket.socket()
     s.bind(("", 0))
