@@ -444,6 +444,9 @@ def test_system_reset(bb, busybox_tar):
     r = bb("system", "reset", "-f")
     assert r.stderr == ""
     assert not mounts_under(bb.root)
+    end = time.monotonic() + 5  # conmon exits on its own right after writing the exit file
+    while conmons_for(bb.root) and time.monotonic() < end:
+        time.sleep(0.05)
     assert not conmons_for(bb.root)
     assert bb.out("ps", "-aq") == ""
     assert bb.out("images", "-q") == ""
