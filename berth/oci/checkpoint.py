@@ -26,12 +26,39 @@ def _version(path: str) -> tuple[int, ...]:
     return tuple(int(x) for x in m.group(1).split(".")) if m else ()
 
 
+def _cached_version(path: str) -> tuple[int, ...]:
+    """`criu --version` costs ~10 ms a binary: remember it per binary (path, mtime, size)."""
+    import json
+    import tempfile
+
+    st = os.stat(path)
+    key = f"{path}:{st.st_mtime_ns}:{st.st_size}"
+    cache = os.path.join(tempfile.gettempdir(), f"berth-criu-{os.getuid()}.json")
+    try:
+        with open(cache) as f:
+            known = json.load(f)
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return tuple(known[key])
+    v = _version(path)
+    known[key] = list(v)
+    try:
+        tmp = f"{cache}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(known, f)
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return v
+
+
 def find_criu() -> tuple[str, str]:
     """(path, version) of the newest usable criu, or ("", reason)."""
     best: tuple[tuple[int, ...], str] = ((), "")
     for p in CRIU_PATHS:
         if os.access(p, os.X_OK):
-            v = _version(p)
+            v = _cached_version(p)
             if v > best[0]:
                 best = (v, p)
     if not best[1]:
