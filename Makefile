@@ -32,6 +32,7 @@ lint: install
 
 bench: install $(IMAGES)/busybox.tar
 	$(PY) bench/run.py
+	$(PY) bench/features.py
 
 clean:
 	rm -rf $(IMAGES) .pytest_cache
