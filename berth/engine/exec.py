@@ -72,12 +72,9 @@ def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
     c = rt.reload(c)
     if not c.status.can_exec():
         raise FailedPrecondition("can only create exec sessions on running containers: container state improper")
-    if opts.tty and not opts.detach and not os.isatty(0):
-        # runc's own terminal handling needs ours; from a script or CI there is none, so run the
-        # command without a pty rather than fail (Podman's conmon would allocate one)
-        from berth.util.record import replace
-
-        opts = replace(opts, tty=False)
+    # runc's foreground terminal handling needs a terminal of ours; from a script or CI there is none,
+    # so berth lends runc a pty of its own and copies it to our stdio (what Podman's conmon does)
+    lend_pty = opts.tty and not opts.detach and not os.isatty(0)
     proc = build_process(rt, c, opts)
     rd = rt.rundir(c.id)
     os.makedirs(rd, exist_ok=True)
@@ -97,9 +94,12 @@ def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
             old = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
                                                                    signal.SIGQUIT)}
             try:
-                p = subprocess.Popen(argv, stdin=None if opts.interactive or opts.tty else subprocess.DEVNULL,
-                                     env=runtime_env())
-                code = p.wait()
+                if lend_pty:
+                    code = _run_on_pty(argv, opts.interactive)
+                else:
+                    p = subprocess.Popen(argv, stdin=None if opts.interactive or opts.tty else subprocess.DEVNULL,
+                                         env=runtime_env())
+                    code = p.wait()
             finally:
                 for s, h in old.items():
                     signal.signal(s, h)
@@ -114,6 +114,50 @@ def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
                 os.unlink(p)
             except FileNotFoundError:
                 pass
+
+
+def _run_on_pty(argv: list[str], interactive: bool) -> int:
+    """Run argv with a new pty as its controlling terminal; copy the pty to our stdout (and our
+    stdin to it with -i) until the process ends."""
+    import fcntl
+    import select
+    import termios
+
+    master, slave = os.openpty()
+
+    def as_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=runtime_env(),
+                         preexec_fn=as_terminal, close_fds=True)
+    os.close(slave)
+    watch = [master] + ([0] if interactive else [])
+    out = os.fdopen(os.dup(1), "wb", buffering=0)
+    try:
+        while True:
+            ready, _, _ = select.select(watch, [], [], 0.2)
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: every process holding the pty has gone
+                    data = b""
+                if not data:
+                    break
+                out.write(data)
+            if 0 in ready:
+                chunk = os.read(0, 65536)
+                if chunk:
+                    os.write(master, chunk)
+                else:
+                    watch.remove(0)
+                    os.write(master, b"\x04")  # EOF, as a terminal says it
+            if not ready and p.poll() is not None:
+                break
+        return p.wait()
+    finally:
+        out.close()
+        os.close(master)
 
 
 def _check_command(pid: int, proc: dict) -> None:

@@ -174,9 +174,6 @@ def test_exec_latest(up):
     assert up.out("exec", "-l", "echo", "latest") == "latest"
 
 
-@pytest.mark.xfail(strict=True, reason="not yet: `runc exec --tty` needs the caller's terminal, so without one "
-                                      "berth runs the command without a pty (it no longer fails); Podman's conmon "
-                                      "allocates a pty, so `tty` prints /dev/pts/0 there")
 def test_exec_tty_without_a_local_terminal(up):
     r = up("exec", "-t", "up", "sh", "-c", "tty; echo err >&2", check=False)
     assert r.returncode == 0, r.stderr
