@@ -62,6 +62,17 @@ class Berth:
         return subprocess.Popen(self.argv(*args), **kw)
 
 
+def until(fn, timeout: float = 15.0, every: float = 0.1):
+    """Poll fn until it returns something true (and return that); fail after timeout seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError("condition not reached")
+
+
 def mounts_under(path: str) -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return [ln.split(" ")[4] for ln in f if ln.split(" ")[4].startswith(path)]

@@ -42,3 +42,12 @@ def template_each(items: list[Any], fmt: str) -> None:
         s = t.execute(it)
         out.append(s if s.endswith("\n") else s + "\n")
     sys.stdout.write("".join(out))
+
+
+def split_kv(items: list[str]) -> dict[str, str]:
+    """--label/--opt values: KEY=VALUE (a bare KEY means an empty value)."""
+    out = {}
+    for it in items:
+        k, _, v = it.partition("=")
+        out[k] = v
+    return out

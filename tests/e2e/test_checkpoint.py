@@ -32,7 +32,7 @@ def _grows_from(b: Berth, name: str, at: int) -> None:
     values = [int(v) for v in b.out("logs", name).split()]
     after = values[values.index(at) + 1:]
     assert after and after[0] == at + 1, values[-20:]
-    assert 1 not in after
+    assert min(after) > at  # never restarted from 1: every value after the restore comes after `at`
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_leave_running_and_side_by_side_copies(bb, tmp_path):
         # the archive carries the log as it was at export (the original kept running, so a value or
         # two past the dump); the copy goes on from the dumped value, never again from 1
         values = [int(v) for v in bb.out("logs", n).split()]
-        assert 1 not in values[1:] and len(values) > 8
+        assert len(values) > 8 and min(values[1:]) > 1
         assert all(-3 <= b - a <= 1 for a, b in zip(values, values[1:], strict=False)), values
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from berth.systemd.escape import split_words
+from tests.conftest import until
 
 REPO = Path(__file__).resolve().parent.parent.parent
 BERTH_BIN = str(Path(sys.executable).parent / "berth")
@@ -214,10 +215,7 @@ WantedBy=default.target
 
 
 def _until(cond, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "condition not reached"
-        time.sleep(0.05)
+    until(cond, timeout, every=0.05)
 
 
 def test_template_files_json_and_options(bb, tmp_path):

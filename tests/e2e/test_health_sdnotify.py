@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
-import time
+
+from tests.conftest import until
 
 
 def _status(b, name: str) -> str:
@@ -12,13 +13,7 @@ def _status(b, name: str) -> str:
 
 
 def _until(fn, timeout: float = 20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("condition not reached")
+    return until(fn, timeout)
 
 
 def _schedulers(cid: str) -> list[int]:

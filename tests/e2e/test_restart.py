@@ -8,17 +8,11 @@ import signal
 import subprocess
 import time
 
-from tests.conftest import mounts_under
+from tests.conftest import mounts_under, until
 
 
 def _until(fn, timeout: float = 15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("condition not reached")
+    return until(fn, timeout)
 
 
 def _state(b, name: str) -> tuple[str, int]:

@@ -72,12 +72,10 @@ def _users(rt, name: str) -> list:
     return [c for c in rt.containers() if name in (c.config.get("networks") or {})]
 
 
-def _kv(items: list[str]) -> dict:
-    out = {}
-    for it in items:
-        k, _, v = it.partition("=")
-        out[k] = v
-    return out
+def _kv(items: list[str]) -> dict[str, str]:
+    from berth.cli.output import split_kv
+
+    return split_kv(items)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -50,11 +50,9 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
 
 
 def _kv(items: list[str]) -> dict[str, str]:
-    out = {}
-    for it in items:
-        k, _, v = it.partition("=")
-        out[k] = v
-    return out
+    from berth.cli.output import split_kv
+
+    return split_kv(items)
 
 
 def run(args: argparse.Namespace) -> int:
