@@ -1,3 +1,3 @@
-from berth.cli.main import main
+from berth.cli.main import entry
 
-raise SystemExit(main())
+entry()

@@ -65,9 +65,40 @@ def _init_path(rt: Runtime) -> str:
     return ""
 
 
-def exit_command(rt: Runtime, cid: str) -> list[str]:
+# conmon's exit command.  A foreground `run`/`start -a` cleans up itself the moment the exit file
+# appears, so a second Python process doing the same work would only compete for the CPU; the CLI
+# leaves its pid in <rundir>/attached and removes the file once it has cleaned up.  This shell
+# (~1 ms) waits while that CLI lives and calls `berth container cleanup` only when no CLI is there
+# to do it, or when the CLI died before it could (its file is left behind): cleanup is idempotent
+# under the container lock, so a rare double call costs time, never correctness.
+_EXIT_SH = ('m="$1"; shift; '
+            'if [ -f "$m" ]; then '
+            'while read -r p 2>/dev/null <"$m" && kill -0 "$p" 2>/dev/null; do sleep 0.02; done; '
+            '[ -f "$m" ] || exit 0; '
+            'fi; exec "$@"')
 
-    return [*berth_command(), *rt.opts.global_args(), "container", "cleanup", cid]
+
+def exit_command(rt: Runtime, cid: str) -> list[str]:
+    return ["/bin/sh", "-c", _EXIT_SH, "berth-exit", attached_marker(rt, cid),
+            *berth_command(), *rt.opts.global_args(), "container", "cleanup", cid]
+
+
+def attached_marker(rt: Runtime, cid: str) -> str:
+    return os.path.join(rt.rundir(cid), "attached")
+
+
+def mark_attached(rt: Runtime, cid: str) -> None:
+    """Tell the exit command that this process will clean up after the container itself."""
+    os.makedirs(rt.rundir(cid), exist_ok=True)
+    with open(attached_marker(rt, cid), "w") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def unmark_attached(rt: Runtime, cid: str) -> None:
+    try:
+        os.unlink(attached_marker(rt, cid))
+    except FileNotFoundError:
+        pass
 
 
 def berth_command() -> list[str]:

@@ -51,9 +51,11 @@ def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remov
     def connect(ctr) -> None:
         holder["sock"] = attach.connect(rt.bundle(ctr.id))
 
+    lifecycle.mark_attached(rt, c.id)
     try:
         c = lifecycle.start(rt, c, before_start=connect)
     except BerthError:
+        lifecycle.unmark_attached(rt, c.id)
         if "sock" in holder:
             holder["sock"].close()
         if remove or remove_on_failure:
@@ -82,6 +84,7 @@ def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remov
             signal.signal(s, h)
         sock.close()
     if how == "detached":
+        lifecycle.unmark_attached(rt, c.id)  # from now on conmon's exit command cleans up
         if term:
             sys.stdout.write("\r\n")
         return 0
@@ -89,4 +92,7 @@ def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remov
     c = rt.reload(c)
     code = c.state.get("exit_code", 0)
     lifecycle.cleanup(rt, c.id, remove_after=remove)
+    # only once cleanup is done: if anything above raised, the marker stays and the exit command,
+    # seeing this process gone, cleans up instead
+    lifecycle.unmark_attached(rt, c.id)
     raise ContainerExit(code)
