@@ -297,3 +297,31 @@ def test_parse_never_crashes(text: str) -> None:
         assert str(exc).startswith(INVALID)
     else:
         assert parse(ref.string()) == ref
+
+
+# The hand-written parser for common references must agree with the grammar's regexes wherever it
+# answers at all (it leaves digests, IPv6 registries and every error to the regexes).
+_REF_ALPHABET = "abcXYZ019._-:/@[]"
+
+
+@given(st.text(alphabet=_REF_ALPHABET, max_size=40))
+def test_simple_parser_agrees_with_the_grammar(s):
+    from berth.image.reference import _parse_regex, _parse_simple
+
+    simple = _parse_simple(s)
+    try:
+        full = _parse_regex(s)
+    except InvalidArgument:
+        full = None
+    if simple is not None:
+        assert simple == full, s
+    elif full is not None:
+        assert "@" in s or "[" in s, f"{s!r} is valid but the simple parser gave up on it"
+
+
+@pytest.mark.parametrize("s", ["busybox", "localhost/busybox:latest", "quay.io:443/a/b-c__d.e:v1.0-rc",
+                               "registry.example.com/team/app", "a---b", "127.0.0.1:5000/x:y"])
+def test_simple_parser_takes_common_references(s):
+    from berth.image.reference import _parse_regex, _parse_simple
+
+    assert _parse_simple(s) == _parse_regex(s)
