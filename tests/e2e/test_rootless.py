@@ -8,6 +8,7 @@ through runuser, with its own HOME and XDG_RUNTIME_DIR.
 from __future__ import annotations
 
 import io
+import json
 import os
 import pwd
 import shutil
@@ -73,9 +74,10 @@ class UserBerth:
         os.chown(self.xdg, pw.pw_uid, pw.pw_gid)
         self.store = ["--root", str(base / "root"), "--runroot", str(base / "run")] if own_store else []
         self.runroot = str(base / "run") if own_store else str(self.xdg / "berth")
+        self.path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
     def env(self) -> dict:
-        return {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": self.home,
+        return {"PATH": self.path, "HOME": self.home,
                 "USER": self.user, "XDG_RUNTIME_DIR": str(self.xdg), "LANG": "C.UTF-8"}
 
     def argv(self, *args: str) -> list[str]:
@@ -300,5 +302,78 @@ def test_clear_errors_when_the_host_is_not_set_up(rootless_host, tmp_path):
         assert r.stderr.startswith(f'Error: cannot set up the user namespace: no subuid ranges found for user '
                                    f'"{NO_SUBID_USER}" in /etc/subuid')
         assert "usermod --add-subuids" in r.stderr
+    finally:
+        u.cleanup()
+
+
+def _bin_without(base: Path, *missing: str) -> str:
+    """A PATH on which `missing` are not installed: /usr/bin as links, less those programs."""
+    farm = base / "usr-bin"
+    farm.mkdir()
+    for name in os.listdir("/usr/bin"):
+        if name not in missing:
+            os.symlink(f"/usr/bin/{name}", farm / name)
+    farm.chmod(0o755)
+    return f"/usr/local/sbin:/usr/local/bin:/usr/sbin:{farm}"
+
+
+def test_clear_error_without_newuidmap(rootless_host):
+    u = UserBerth("berthrl1", Path(f"/tmp/berth-rl-nouidmap-{os.getpid()}"))
+    u.base.chmod(0o755)
+    try:
+        u.path = _bin_without(u.base, "newuidmap", "newgidmap")
+        r = u("ps", check=False)
+        assert r.returncode == 125
+        assert r.stderr == ('Error: command required for rootless mode with multiple IDs: exec: "newuidmap": '
+                            "executable file not found in $PATH; install it with: sudo apt install uidmap "
+                            "(Fedora: sudo dnf install shadow-utils)\n")
+        assert not (u.base / "run" / "pause.pid").exists()
+    finally:
+        u.cleanup()
+
+
+# Runs berth as an ordinary user inside a user namespace that maps every ID to itself (so berth sees
+# the host's IDs and takes its rootless path) and whose user.max_user_namespaces is 0: the kernel
+# refuses berth's unshare(CLONE_NEWUSER) exactly as on a host with the sysctl at 0, and the host's
+# own limit, which the other tests depend on, is never touched.
+_NO_USERNS = """
+import ctypes, json, os, sys
+uid, gid, env, argv = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4:]
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+ready_r, ready_w = os.pipe()
+go_r, go_w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    if libc.unshare(0x10000000) != 0:
+        os._exit(99)
+    os.write(ready_w, b"1")
+    os.read(go_r, 1)
+    with open("/proc/sys/user/max_user_namespaces", "w") as f:
+        f.write("0")
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    os.execve(argv[0], argv, env)
+os.read(ready_r, 1)
+for name in ("uid_map", "gid_map"):
+    with open(f"/proc/{pid}/{name}", "w") as f:
+        f.write("0 0 4294967295\\n")
+os.write(go_w, b"1")
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_clear_error_when_the_kernel_refuses_user_namespaces(rootless_host):
+    u = UserBerth("berthrl1", Path(f"/tmp/berth-rl-nouserns-{os.getpid()}"))
+    try:
+        pw = pwd.getpwnam(u.user)
+        r = subprocess.run([PY, "-c", _NO_USERNS, str(pw.pw_uid), str(pw.pw_gid), json.dumps(u.env()), PY, "-m",
+                            "berth", *u.store, "ps"], capture_output=True, text=True, timeout=60, cwd="/")
+        assert r.returncode == 125, r.stderr
+        assert r.stderr == ("Error: cannot create a user namespace: No space left on device: the kernel allows "
+                            "no more user namespaces; raise the limit with: "
+                            "sudo sysctl -w user.max_user_namespaces=28633\n")
+        assert not (u.base / "run" / "pause.pid").exists()
     finally:
         u.cleanup()
