@@ -145,6 +145,7 @@ class EngineOptions:
     runroot: str = ""
     runtime: str = ""
     storage_driver: str = ""
+    storage_opts: list[str] = field(default_factory=list)
     log_level: str = "warn"
     cgroup_manager: str = "cgroupfs"
     events_backend: str = "file"
@@ -173,4 +174,6 @@ class EngineOptions:
             args += ["--runtime", self.runtime]
         if self.storage_driver:
             args += ["--storage-driver", self.storage_driver]
+        for o in self.storage_opts:
+            args += ["--storage-opt", o]
         return args

@@ -377,3 +377,111 @@ def test_clear_error_when_the_kernel_refuses_user_namespaces(rootless_host):
         assert not (u.base / "run" / "pause.pid").exists()
     finally:
         u.cleanup()
+
+
+def _tar(members: list[tuple[str, bytes | None]], base: str | None = None) -> bytes:
+    """A layer tar: the busybox rootfs (if base) then members (None: a directory)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
+        if base:
+            with tarfile.open(base) as src:
+                for m in src.getmembers():
+                    t.addfile(m, src.extractfile(m) if m.isfile() else None)
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.mtime = 1700000000
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o644
+                t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _whiteout_archive(path: Path, busybox: Path) -> None:
+    """docker-archive of two layers: files on busybox, then a layer deleting some of them
+    (a file, a directory, and everything an opaque directory had below it)."""
+    import hashlib
+
+    layers = [
+        _tar([("data", None), ("data/keep", b"k\n"), ("data/gone", b"g\n"), ("data/gonedir", None),
+              ("data/gonedir/f", b"f\n"), ("opq", None), ("opq/old", b"o\n")], base=str(busybox)),
+        _tar([("data/.wh.gone", b""), ("data/.wh.gonedir", b""), ("opq", None), ("opq/.wh..wh..opq", b""),
+              ("opq/new", b"n\n")]),
+    ]
+    diff_ids = [f"sha256:{hashlib.sha256(layer).hexdigest()}" for layer in layers]
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"]},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    config_name = f"{hashlib.sha256(config).hexdigest()}.json"
+    manifest = [{"Config": config_name, "RepoTags": ["localhost/whiteouts:latest"],
+                 "Layers": [f"{d[7:]}/layer.tar" for d in diff_ids]}]
+    with tarfile.open(path, "w") as t:
+        for name, data in [(config_name, config), ("manifest.json", json.dumps(manifest).encode()),
+                           *((f"{d[7:]}/layer.tar", layer) for d, layer in zip(diff_ids, layers, strict=True))]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    os.chmod(path, 0o644)
+
+
+STORAGE_MODES = {
+    "overlay": [],
+    "fuse-overlayfs": ["--storage-opt", "overlay.mount_program=/usr/bin/fuse-overlayfs"],
+    "vfs": ["--storage-driver", "vfs"],
+}
+
+
+@pytest.mark.parametrize("mode", list(STORAGE_MODES))
+def test_whiteouts_in_each_storage_mode(rootless_host, busybox_tar, mode):
+    import uuid
+
+    u = UserBerth("berthrl1", Path(f"/tmp/berth-rl-wh-{uuid.uuid4().hex[:8]}"))
+    try:
+        _whiteout_archive(u.base / "wh.tar", busybox_tar)
+        # the mode is chosen by the first command and recorded: later ones do not repeat the flag
+        u(*STORAGE_MODES[mode], "load", "-i", str(u.base / "wh.tar"))
+        info = json.loads(u.out("info", "--format", "json"))["store"]
+        assert info["graphDriverName"] == ("vfs" if mode == "vfs" else "overlay")
+        program = info["graphOptions"].get("overlay.mount_program", {}).get("Executable")
+        assert program == ("/usr/bin/fuse-overlayfs" if mode == "fuse-overlayfs" else None)
+
+        listing = "/data:\nkeep\n\n/opq:\nnew"  # gone, gonedir and opq/old deleted by the upper layer
+        assert u.out("run", "--rm", "localhost/whiteouts", "ls", "-A", "/data", "/opq") == listing
+        u("run", "-d", "--name", "c", "localhost/whiteouts", "sleep", "300")
+        if mode != "vfs":
+            pause = int((Path(u.runroot) / "pause.pid").read_text())
+            merged = u.out("inspect", "-f", "{{.GraphDriver.Data.MergedDir}}", "c")
+            fstypes = [ln.split(" - ")[1].split()[0] for ln in open(f"/proc/{pause}/mountinfo")
+                       if ln.split()[4] == merged]
+            assert fstypes == (["fuse.fuse-overlayfs"] if mode == "fuse-overlayfs" else ["overlay"])
+        # deleting lower-layer files inside the running container, and a whole directory
+        u("exec", "c", "rm", "-r", "/data/keep", "/opq/new", "/bin/vi")
+        assert u.out("exec", "c", "ls", "-A", "/data", "/opq") == "/data:\n\n/opq:"
+        assert u("exec", "c", "ls", "/bin/vi", check=False).returncode != 0
+        # the deletions are the container's own: they survive a restart, the image keeps its files
+        u("stop", "-t", "0", "c")
+        u("start", "c")
+        assert u.out("exec", "c", "ls", "-A", "/data", "/opq") == "/data:\n\n/opq:"
+        assert u.out("run", "--rm", "localhost/whiteouts", "ls", "-A", "/data", "/opq") == listing
+        u("rm", "-f", "-t", "0", "c")
+    finally:
+        u.cleanup()
+
+
+def test_storage_opt_errors_and_switching_back(user):
+    r = user("--storage-opt", "overlay.mount_program=/nonexistent/fuse-overlayfs", "images", check=False)
+    assert (r.returncode, r.stderr) == (125, 'Error: overlay.mount_program "/nonexistent/fuse-overlayfs": no such '
+                                             "executable file (install it with: sudo apt install fuse-overlayfs)\n")
+    r = user("--storage-opt", "overlay.size=10G", "images", check=False)
+    assert (r.returncode, r.stderr) == (125, 'Error: unknown storage option "overlay.size=10G" (supported: '
+                                             "overlay.mount_program=PATH)\n")
+    graph = "{{.Store.GraphDriverName}} {{range $k, $v := .Store.GraphOptions}}{{$k}}={{$v.Executable}}{{end}}"
+    assert user.out("info", "--format", graph) == "overlay"
+    # the mount program can change between commands, as with Podman; the last one given is kept
+    user("--storage-opt", "overlay.mount_program=fuse-overlayfs", "images")
+    assert user.out("info", "--format", graph) == "overlay overlay.mount_program=/usr/bin/fuse-overlayfs"
+    assert user.out("run", "--rm", "localhost/busybox", "echo", "on fuse") == "on fuse"
+    user("--storage-opt", "overlay.mount_program=", "images")
+    assert user.out("info", "--format", graph) == "overlay"
