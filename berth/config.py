@@ -70,6 +70,7 @@ class ContainersConf:
     pids_limit: int = 2048
     shm_size: str = "65536k"
     log_size_max: int = -1
+    default_rootless_network_cmd: str = ""
 
     @classmethod
     def from_dict(cls, d: dict) -> ContainersConf:
@@ -99,6 +100,9 @@ def _parse_conf_files(paths: list[str]) -> dict:
                 merged[key] = ctrs[key]
         if "runtime" in engine:
             merged["runtime"] = engine["runtime"]
+        net = doc.get("network", {})
+        if "default_rootless_network_cmd" in net:
+            merged["default_rootless_network_cmd"] = net["default_rootless_network_cmd"]
         if "stop_timeout" in engine:
             merged["stop_timeout"] = int(engine["stop_timeout"])
     return merged

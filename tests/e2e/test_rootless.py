@@ -75,10 +75,11 @@ class UserBerth:
         self.store = ["--root", str(base / "root"), "--runroot", str(base / "run")] if own_store else []
         self.runroot = str(base / "run") if own_store else str(self.xdg / "berth")
         self.path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        self.extra_env: dict[str, str] = {}
 
     def env(self) -> dict:
         return {"PATH": self.path, "HOME": self.home,
-                "USER": self.user, "XDG_RUNTIME_DIR": str(self.xdg), "LANG": "C.UTF-8"}
+                "USER": self.user, "XDG_RUNTIME_DIR": str(self.xdg), "LANG": "C.UTF-8", **self.extra_env}
 
     def argv(self, *args: str) -> list[str]:
         return ["runuser", "-u", self.user, "--", "env", *(f"{k}={v}" for k, v in self.env().items()),
@@ -176,23 +177,31 @@ def test_resource_limits_warn_instead_of_failing(user):
     assert "Resource limits are not supported and ignored" in r.stderr
 
 
-def test_published_port_and_network_modes(user):
+def _free_port() -> int:
     s = socket.socket()
     s.bind(("", 0))
     port = s.getsockname()[1]
     s.close()
-    user("run", "-d", "--name", "web", "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p", "8080",
-         "-h", "/www")
+    return port
+
+
+def _fetch(port: int) -> str:
     end = time.monotonic() + 10
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                assert r.read().decode().strip() == "hello from berth"
-                break
+                return r.read().decode().strip()
         except OSError:
             if time.monotonic() > end:
                 raise
             time.sleep(0.2)
+
+
+def test_published_port_and_network_modes(user):
+    port = _free_port()
+    user("run", "-d", "--name", "web", "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p", "8080",
+         "-h", "/www")
+    assert _fetch(port) == "hello from berth"
     out = user.out("run", "--rm", "--network", "none", "localhost/busybox", "cat", "/proc/net/dev")
     assert [ln.split(":")[0].strip() for ln in out.splitlines()[2:]] == ["lo"]
     out = user.out("run", "--rm", "--network", "host", "localhost/busybox", "ls", "/sys/class/net")
@@ -485,3 +494,48 @@ def test_storage_opt_errors_and_switching_back(user):
     assert user.out("run", "--rm", "localhost/busybox", "echo", "on fuse") == "on fuse"
     user("--storage-opt", "overlay.mount_program=", "images")
     assert user.out("info", "--format", graph) == "overlay"
+
+
+def test_slirp4netns_forced_publishes_ports(user):
+    port = _free_port()
+    user("run", "-d", "--name", "web", "--network", "slirp4netns", "-p", f"{port}:8080", "localhost/busybox",
+         "httpd", "-f", "-p", "8080", "-h", "/www")
+    assert _fetch(port) == "hello from berth"
+    assert user.out("inspect", "-f", "{{.HostConfig.NetworkMode}}", "web") == "slirp4netns"
+    out = user.out("exec", "web", "sh", "-c", "ip -4 -o addr show tap0; grep nameserver /etc/resolv.conf")
+    assert "10.0.2.100/24" in out.splitlines()[0]
+    assert out.splitlines()[1] == "nameserver 10.0.2.3"
+    # a port slirp4netns cannot bind: one line naming it, and no container left running
+    r = user("run", "-d", "--name", "clash", "--network", "slirp4netns", "-p", f"{port}:80", "localhost/busybox",
+             "sleep", "300", check=False)
+    assert r.returncode == 125
+    assert r.stderr.startswith(f"Error: cannot expose port 0.0.0.0:{port}/tcp with slirp4netns: ")
+    assert user.out("ps", "--format", "{{.Names}}") == "web"
+    # stopping releases the port: a restart binds it again
+    user("restart", "-t", "0", "web")
+    assert _fetch(port) == "hello from berth"
+    assert user.out("run", "--rm", "--network", "pasta", "localhost/busybox", "echo", "pasta") == "pasta"
+
+
+def test_slirp4netns_when_pasta_is_missing(user):
+    user.base.chmod(0o755)
+    user.path = _bin_without(user.base, "pasta")
+    assert user.out("info", "--format", "{{.Host.RootlessNetworkCmd}}") == "slirp4netns"
+    port = _free_port()
+    user("run", "-d", "--name", "web", "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p", "8080",
+         "-h", "/www")
+    assert _fetch(port) == "hello from berth"
+    assert user.out("inspect", "-f", "{{.HostConfig.NetworkMode}}", "web") == "slirp4netns"
+    r = user("run", "--rm", "--network", "pasta", "localhost/busybox", "true", check=False)
+    assert (r.returncode, r.stderr) == (125, 'Error: could not find "pasta" in $PATH: install it with: sudo apt '
+                                             "install passt (or install slirp4netns and use --network slirp4netns)\n")
+    assert user.out("ps", "-a", "--format", "{{.Names}}") == "web"
+
+
+def test_containers_conf_chooses_the_rootless_network_cmd(user):
+    conf = user.base / "containers.conf"
+    conf.write_text('[network]\ndefault_rootless_network_cmd = "slirp4netns"\n')
+    conf.chmod(0o644)
+    user.extra_env["CONTAINERS_CONF"] = str(conf)
+    assert user.out("info", "--format", "{{.Host.RootlessNetworkCmd}}") == "slirp4netns"
+    assert user.out("run", "--rm", "localhost/busybox", "ip", "-o", "link", "show", "tap0").startswith("2: tap0")

@@ -59,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
                          "seccompProfilePath": "/usr/share/containers/seccomp.json", "selinuxEnabled": False},
             "uptime": _uptime(),
             "idMappings": _idmaps(rt),
-            "networkBackend": "pasta" if rt.rootless else "netavark",
-            "rootlessNetworkCmd": "pasta" if rt.rootless else "",
+            "networkBackend": _rootless_network_cmd(rt) if rt.rootless else "netavark",
+            "rootlessNetworkCmd": _rootless_network_cmd(rt) if rt.rootless else "",
             "pasta": _tool("pasta"),
+            "slirp4netns": _tool("slirp4netns"),
             "criu": _criu(),
         },
         "store": {
@@ -131,6 +132,12 @@ def _idmaps(rt) -> dict:
         except OSError:
             out[f"{kind}map"] = []
     return out
+
+
+def _rootless_network_cmd(rt) -> str:
+    from berth.engine.network import rootless_network_cmd
+
+    return rootless_network_cmd(rt)
 
 
 def _graph_options(layers) -> dict:
