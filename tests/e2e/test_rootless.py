@@ -539,3 +539,32 @@ def test_containers_conf_chooses_the_rootless_network_cmd(user):
     user.extra_env["CONTAINERS_CONF"] = str(conf)
     assert user.out("info", "--format", "{{.Host.RootlessNetworkCmd}}") == "slirp4netns"
     assert user.out("run", "--rm", "localhost/busybox", "ip", "-o", "link", "show", "tap0").startswith("2: tap0")
+
+
+def test_fuse_overlayfs_chosen_where_kernel_overlay_cannot_mount(rootless_host, busybox_tar):
+    """A store on a FUSE filesystem: the kernel's overlay refuses it as upper directory ("upper fs
+    missing required features"), so the probe falls back to fuse-overlayfs by itself.  The FUSE
+    filesystem here is itself a fuse-overlayfs mount, which cannot host the merged directories
+    of another one (mkdir fails with EPERM), so this checks the choice and the layer store; the
+    whiteout test above runs containers on fuse-overlayfs."""
+    import uuid
+
+    u = UserBerth("berthrl1", Path(f"/tmp/berth-rl-fuse-{uuid.uuid4().hex[:8]}"))
+    fs = u.base / "fs"
+    try:
+        for d in ("lower", "upper", "work", "fs"):
+            (u.base / d).mkdir()
+            os.chown(u.base / d, u.uid, u.uid)
+        shutil.copy(busybox_tar, u.base / "bb.tar")
+        os.chmod(u.base / "bb.tar", 0o644)
+        # mounted inside the user's namespace, where berth's own mounts live
+        u("unshare", "fuse-overlayfs", "-o", f"lowerdir={u.base}/lower,upperdir={u.base}/upper,"
+          f"workdir={u.base}/work", str(fs))
+        u.store = ["--root", str(fs / "root"), "--runroot", str(u.base / "run")]
+        u("import", str(u.base / "bb.tar"), "localhost/busybox")
+        graph = "{{.Store.GraphDriverName}} {{range $k, $v := .Store.GraphOptions}}{{$k}}={{$v.Executable}}{{end}}"
+        assert u.out("info", "--format", graph) == "overlay overlay.mount_program=/usr/bin/fuse-overlayfs"
+        assert u.out("images", "--format", "{{.Repository}}") == "localhost/busybox"
+    finally:
+        u("unshare", "umount", str(fs), check=False)
+        u.cleanup()
