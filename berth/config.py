@@ -70,6 +70,7 @@ class ContainersConf:
     pids_limit: int = 2048
     shm_size: str = "65536k"
     log_size_max: int = -1
+    default_rootless_network_cmd: str = ""
 
     @classmethod
     def from_dict(cls, d: dict) -> ContainersConf:
@@ -99,6 +100,9 @@ def _parse_conf_files(paths: list[str]) -> dict:
                 merged[key] = ctrs[key]
         if "runtime" in engine:
             merged["runtime"] = engine["runtime"]
+        net = doc.get("network", {})
+        if "default_rootless_network_cmd" in net:
+            merged["default_rootless_network_cmd"] = net["default_rootless_network_cmd"]
         if "stop_timeout" in engine:
             merged["stop_timeout"] = int(engine["stop_timeout"])
     return merged
@@ -145,6 +149,7 @@ class EngineOptions:
     runroot: str = ""
     runtime: str = ""
     storage_driver: str = ""
+    storage_opts: list[str] = field(default_factory=list)
     log_level: str = "warn"
     cgroup_manager: str = "cgroupfs"
     events_backend: str = "file"
@@ -173,4 +178,6 @@ class EngineOptions:
             args += ["--runtime", self.runtime]
         if self.storage_driver:
             args += ["--storage-driver", self.storage_driver]
+        for o in self.storage_opts:
+            args += ["--storage-opt", o]
         return args

@@ -96,8 +96,8 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "reset": ("system_reset", "Reset berth storage"),
     },
 }
-GLOBAL_VALUE_FLAGS = ("--root", "--runroot", "--runtime", "--storage-driver", "--log-level", "--cgroup-manager",
-                      "--events-backend", "--tmpdir")
+GLOBAL_VALUE_FLAGS = ("--root", "--runroot", "--runtime", "--storage-driver", "--storage-opt", "--log-level",
+                      "--cgroup-manager", "--events-backend", "--tmpdir")
 
 
 class Parser(argparse.ArgumentParser):
@@ -146,6 +146,8 @@ def add_global_flags(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--runroot", default=d, help="Path to the 'run directory' where state is stored")
     p.add_argument("--runtime", default=d, help="Path to the OCI runtime (runc, crun)")
     p.add_argument("--storage-driver", default=d, help="Storage driver: overlay or vfs")
+    p.add_argument("--storage-opt", action="append", default=d,
+                   help="Storage driver option: overlay.mount_program=PATH (fuse-overlayfs)")
     p.add_argument("--log-level", default=d if suppress else "warn",
                    choices=["trace", "debug", "info", "warn", "warning", "error", "fatal", "panic"])
     p.add_argument("--cgroup-manager", default=d if suppress else "cgroupfs", choices=["cgroupfs", "systemd"])
@@ -295,7 +297,8 @@ def engine(args: argparse.Namespace):
     from berth.engine.runtime import Runtime
 
     opts = EngineOptions(root=args.root or "", runroot=args.runroot or "", runtime=args.runtime or "",
-                         storage_driver=args.storage_driver or "", log_level=args.log_level or "warn",
+                         storage_driver=args.storage_driver or "", storage_opts=args.storage_opt or [],
+                         log_level=args.log_level or "warn",
                          cgroup_manager=args.cgroup_manager or "cgroupfs",
                          events_backend=args.events_backend or "file", tmpdir=args.tmpdir or "")
     if opts.rootless:

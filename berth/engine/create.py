@@ -100,13 +100,21 @@ def validate(opts: CreateOptions) -> None:
 
 
 def _network_config(rt: Runtime, opts: CreateOptions, config: dict, icfg: dict) -> None:
-    from berth.engine.network import networks_of, parse_network_flag
+    from berth.engine.network import (
+        USER_MODE,
+        check_user_mode_tool,
+        networks_of,
+        parse_network_flag,
+        rootless_network_cmd,
+    )
 
     values = [v for v in opts.networks if v]
     if rt.rootless and (not values or values in (["bridge"], ["default"], ["private"])):
-        # an ordinary user cannot create bridges: pasta gives the container the host's network view
-        values = ["pasta"]
+        # an ordinary user cannot create bridges: pasta (or slirp4netns) gives the container a user-mode stack
+        values = [rootless_network_cmd(rt)]
     mode, nets = parse_network_flag(values, opts.network_aliases, opts.ip, opts.mac_address)
+    if mode in USER_MODE:
+        check_user_mode_tool(mode)
     if mode == "bridge":
         store = networks_of(rt)
         for name in nets:
@@ -127,7 +135,7 @@ def _network_config(rt: Runtime, opts: CreateOptions, config: dict, icfg: dict) 
                        for m in ports):
                 ports += [{"host_ip": "", "container_port": int(num.split("-")[0]), "host_port": 0, "range": 1,
                            "protocol": proto or "tcp"}]
-    if ports and mode not in ("bridge", "pasta"):
+    if ports and mode not in ("bridge", *USER_MODE):
         if mode == "host":
             ports = []  # Podman: published ports are ignored with the host network
         else:

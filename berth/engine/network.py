@@ -1,7 +1,8 @@
 """Container networking: the netns, IPs, netavark setup/teardown, /etc/hosts and resolv.conf.
 
 Modes (config["network"]): bridge (one or more networks, netavark), none (own netns, loopback
-only), host, container:ID (join another container's netns), ns:PATH.  The bridge netns is created
+only), host, container:ID (join another container's netns), ns:PATH, and the rootless user-mode
+stacks pasta and slirp4netns (own netns, a helper process carrying its traffic).  The bridge netns is created
 and owned by berth and torn down in cleanup, which conmon's exit command runs even when the CLI
 was SIGKILLed.
 """
@@ -13,6 +14,34 @@ import os
 from berth.engine.container import Container
 from berth.engine.runtime import Runtime
 from berth.errors import BerthError, InvalidArgument
+
+USER_MODE = ("pasta", "slirp4netns")  # rootless networking programs, pasta preferred
+
+
+def rootless_network_cmd(rt: Runtime) -> str:
+    """The program a rootless container gets by default: containers.conf's
+    default_rootless_network_cmd, else pasta, else slirp4netns, whichever is installed."""
+    from berth.network import pasta, slirp4netns
+
+    found = {"pasta": pasta.available, "slirp4netns": slirp4netns.available}
+    wanted = rt.conf.default_rootless_network_cmd
+    if wanted:
+        if wanted not in found:
+            raise InvalidArgument(f'invalid default_rootless_network_cmd option "{wanted}" in containers.conf '
+                                  "(pasta or slirp4netns)")
+        return wanted
+    return next((name for name in USER_MODE if found[name]()), "pasta")
+
+
+def check_user_mode_tool(mode: str) -> None:
+    """At create: a container whose network program is missing is refused before anything exists."""
+    from berth.network import pasta, slirp4netns
+
+    if mode == "pasta" and not pasta.available():
+        hint = " (or install slirp4netns and use --network slirp4netns)" if slirp4netns.available() else ""
+        raise BerthError(f'could not find "pasta" in $PATH: install it with: sudo apt install passt{hint}')
+    if mode == "slirp4netns" and not slirp4netns.available():
+        raise BerthError('could not find "slirp4netns" in $PATH: install it with: sudo apt install slirp4netns')
 
 
 def networks_of(rt: Runtime) -> object:
@@ -36,7 +65,7 @@ def parse_network_flag(values: list[str], aliases: list[str], ip: str, mac: str)
             if item in ("", "bridge", "default", "private"):
                 nets.setdefault("podman", {})
                 continue
-            if item in ("none", "host", "pasta") or item.startswith(("container:", "ns:")):
+            if item in ("none", "host") + USER_MODE or item.startswith(("container:", "ns:")):
                 if len(values) > 1:
                     raise InvalidArgument(f"cannot set multiple networks without bridge network mode, "
                                           f"selected mode {item}: invalid argument")
@@ -82,8 +111,8 @@ def setup(rt: Runtime, c: Container) -> tuple[str, list]:
         return f"/proc/{other.state['pid']}/ns/net", []
     if mode in ("none", "private"):
         return "", []
-    if mode == "pasta":
-        return _setup_pasta(rt, c), []
+    if mode in USER_MODE:
+        return _setup_user_mode(rt, c, mode), []
     from berth.network import netns
     from berth.network.ports import reserve
 
@@ -135,8 +164,13 @@ def setup(rt: Runtime, c: Container) -> tuple[str, list]:
     return path, socks
 
 
-def _setup_pasta(rt: Runtime, c: Container) -> str:
-    from berth.network import netns, pasta
+def _slirp_socket(rt: Runtime, c: Container) -> str:
+    # an AF_UNIX path must fit in 108 bytes: the container's run directory is too deep
+    return os.path.join(rt.runroot, "slirp4netns", f"{c.id[:16]}.sock")
+
+
+def _setup_user_mode(rt: Runtime, c: Container, mode: str) -> str:
+    from berth.network import netns
 
     ports = [dict(p) for p in c.config.get("ports") or []]
     c.state.update(netns=netns.path_for(rt.runroot, f"berth-{c.id[:16]}"), network_payload=None)
@@ -144,7 +178,15 @@ def _setup_pasta(rt: Runtime, c: Container) -> str:
     path = netns.create(rt.runroot, f"berth-{c.id[:16]}")
     os.makedirs(rt.rundir(c.id), exist_ok=True)
     try:
-        pasta.start(path, ports, os.path.join(rt.rundir(c.id), "pasta.pid"))
+        if mode == "slirp4netns":
+            from berth.network import slirp4netns
+
+            slirp4netns.start(path, ports, os.path.join(rt.rundir(c.id), "slirp4netns.pid"), _slirp_socket(rt, c),
+                              os.path.join(rt.rundir(c.id), "slirp4netns.log"))
+        else:
+            from berth.network import pasta
+
+            pasta.start(path, ports, os.path.join(rt.rundir(c.id), "pasta.pid"))
     except BaseException:
         netns.remove(path)
         c.state["netns"] = ""
@@ -165,6 +207,10 @@ def teardown(rt: Runtime, c: Container) -> None:
         from berth.network import pasta
 
         pasta.stop(os.path.join(rt.rundir(c.id), "pasta.pid"))
+    elif c.config.get("network") == "slirp4netns":
+        from berth.network import slirp4netns
+
+        slirp4netns.stop(os.path.join(rt.rundir(c.id), "slirp4netns.pid"), _slirp_socket(rt, c))
 
     if payload:
         try:
@@ -217,6 +263,10 @@ def hosts_and_resolv(rt: Runtime, c: Container) -> tuple[str, str]:
     resolv_lines = []
     dns_servers: list[str] = []
     search: list[str] = []
+    if mode == "slirp4netns":
+        from berth.network.slirp4netns import DNS_IP
+
+        dns_servers.append(DNS_IP)  # its forwarder reaches the host's resolver, even one on 127.0.0.x
     for st in (c.state.get("network_status") or {}).values():
         dns_servers += st.get("dns_server_ips") or []
         search += st.get("dns_search_domains") or []

@@ -37,9 +37,10 @@ class Runtime:
 
     @cached_property
     def layers(self):
-        from berth.storage.layers import LayerStore
+        from berth.storage.layers import LayerStore, parse_storage_opts
 
-        return LayerStore(self.root, self.db, self.opts.storage_driver, rootless=self.rootless)
+        return LayerStore(self.root, self.db, self.opts.storage_driver, rootless=self.rootless,
+                          mount_program=parse_storage_opts(self.opts.storage_opts))
 
     @cached_property
     def images(self):

@@ -10,6 +10,7 @@ Containers (conmon, runc, the container itself) live inside, so they survive the
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import pwd
 import shutil
@@ -113,7 +114,8 @@ def _create_pause() -> int:
     for tool in ("newuidmap", "newgidmap"):
         if not shutil.which(tool):
             raise RootlessSetupError(f'command required for rootless mode with multiple IDs: exec: "{tool}": '
-                                     "executable file not found in $PATH", hint="apt install uidmap")
+                                     "executable file not found in $PATH; install it with: sudo apt install uidmap "
+                                     "(Fedora: sudo dnf install shadow-utils)")
     pause = next((p for p in PAUSE_PATHS if os.access(p, os.X_OK)), "")
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
@@ -145,10 +147,7 @@ def _create_pause() -> int:
     try:
         msg = os.read(ready_r, 16)
         if not msg.startswith(b"1"):
-            err = int(msg[1:] or 0)
-            raise RootlessSetupError(
-                f"cannot create a user namespace: {os.strerror(err) if err else 'unknown error'}",
-                hint="the kernel must allow unprivileged user namespaces (sysctl user.max_user_namespaces)")
+            raise RootlessSetupError(_userns_refused(int(msg[1:] or 0)))
         for tool, maps in (("newuidmap", m["uidmap"]), ("newgidmap", m["gidmap"])):
             argv = [tool, str(pid)] + [str(x) for triple in maps for x in triple]
             r = subprocess.run(argv, capture_output=True, text=True)
@@ -164,6 +163,28 @@ def _create_pause() -> int:
         os.close(ready_r)
         os.close(go_w)
     return pid
+
+
+def _userns_refused(err: int) -> str:
+    """Why the kernel refused unshare(CLONE_NEWUSER), and the setting that allows it."""
+    what = f"cannot create a user namespace: {os.strerror(err) if err else 'unknown error'}"
+    if err == errno.ENOSPC:  # user.max_user_namespaces is 0 (or the user has used them all up)
+        return (f"{what}: the kernel allows no more user namespaces; raise the limit with: "
+                "sudo sysctl -w user.max_user_namespaces=28633")
+    # EPERM/EACCES: a distribution switch or an LSM forbids them to ordinary users; name the one set
+    for path, disabled, fix in (("/proc/sys/kernel/unprivileged_userns_clone", "0",
+                                 "kernel.unprivileged_userns_clone=1"),
+                                ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1",
+                                 "kernel.apparmor_restrict_unprivileged_userns=0")):
+        try:
+            with open(path) as f:
+                value = f.read().strip()
+        except OSError:
+            continue
+        if value == disabled:
+            return f"{what}: unprivileged user namespaces are disabled; enable them with: sudo sysctl -w {fix}"
+    return (f"{what}: the kernel does not allow unprivileged user namespaces (a seccomp filter or security "
+            "module may forbid them); allow them, or run berth as root")
 
 
 def _join(pid: int) -> None:

@@ -5,8 +5,12 @@ overlay: <root>/storage/overlay/<layer>/diff holds a layer's files, extracted on
   <root>/storage/overlay/l/<short> links to it, so the lowerdir= option stays short
   (the whole mount data string must fit in one page), as containers/storage does.
   A container's layer is <root>/storage/overlay/<cid>/{diff,work,merged}.
+  With a mount program (fuse-overlayfs) the same directories are mounted in user space.
 vfs: <root>/storage/vfs/dir/<layer> is a full copy of the rootfs up to that layer;
   a container's rootfs is one more copy.  Slow, but works on any filesystem.
+
+The choice is probed once and recorded in <root>/storage/driver: kernel overlay (with userxattr
+in a user namespace), else fuse-overlayfs, else vfs.
 """
 
 from __future__ import annotations
@@ -26,6 +30,18 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 DRIVERS = ("overlay", "vfs")
+MOUNT_PROGRAM_KEYS = ("overlay.mount_program", "overlay2.mount_program", ".mount_program")
+
+
+def parse_storage_opts(opts: list[str]) -> str | None:
+    """--storage-opt values → the overlay mount program (None: not given, "": the kernel's overlay)."""
+    program = None
+    for o in opts:
+        key, eq, value = o.partition("=")
+        if not eq or key.strip().lower() not in MOUNT_PROGRAM_KEYS:
+            raise StorageError(f'unknown storage option "{o}" (supported: overlay.mount_program=PATH)')
+        program = value.strip()
+    return program
 
 
 def chain_id(diff_ids: list[str]) -> list[str]:
@@ -40,12 +56,14 @@ def chain_id(diff_ids: list[str]) -> list[str]:
 
 
 class LayerStore:
-    def __init__(self, root: str, db: Database, driver: str = "", rootless: bool = False) -> None:
+    def __init__(self, root: str, db: Database, driver: str = "", rootless: bool = False,
+                 mount_program: str | None = None) -> None:
         self.root = os.path.join(root, "storage")
         self.db = db
         self.rootless = rootless
         os.makedirs(self.root, exist_ok=True)
-        self.driver = self._pick_driver(driver)
+        self.mount_program = ""  # fuse-overlayfs (or another overlay in user space) instead of the kernel's
+        self.driver = self._pick_driver(driver, mount_program)
         self.base = os.path.join(self.root, self.driver)
         os.makedirs(os.path.join(self.base, "l"), exist_ok=True)
         # Pulls apply layers from several threads; their commits share one SQLite connection.
@@ -53,34 +71,65 @@ class LayerStore:
 
     # driver ---------------------------------------------------------------------------------
 
-    def _pick_driver(self, wanted: str) -> str:
+    def _pick_driver(self, wanted: str, program: str | None) -> str:
+        from berth.storage import fuse_overlay
+
         marker = os.path.join(self.root, "driver")
         try:
             with open(marker) as f:
-                recorded = f.read().strip()
+                lines = f.read().splitlines()
         except FileNotFoundError:
-            recorded = ""
+            lines = []
+        recorded = lines[0].strip() if lines else ""
+        recorded_program = next((ln.partition("=")[2] for ln in lines[1:] if ln.startswith("mount_program=")), "")
         if wanted and wanted not in DRIVERS:
             raise StorageError(f'unknown storage driver "{wanted}" (supported: overlay, vfs)')
+        if program:
+            program = fuse_overlay.check_program(program)
         if recorded:
             if wanted and wanted != recorded:
                 raise StorageError(
                     f'database storage graph driver "{recorded}" does not match our storage graph driver '
                     f'"{wanted}": database configuration mismatch')
+            if recorded == "overlay":
+                # overlay.mount_program may change between commands, as with Podman: both mounts read
+                # the same layers; the latest choice is kept for the commands that do not repeat it
+                self.mount_program = recorded_program if program is None else program
+                if self.mount_program != recorded_program:
+                    self._record(marker, recorded)
             return recorded
-        driver = wanted or ("overlay" if self._overlay_works() else "vfs")
-        tmp = f"{marker}.{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(driver + "\n")
-        os.replace(tmp, marker)
+        if wanted == "vfs":
+            driver = "vfs"  # overlay.* options do not apply to vfs, as in containers/storage
+        elif program is not None:
+            driver, self.mount_program = "overlay", program
+        elif self._overlay_works():
+            driver = "overlay"
+        elif (prog := fuse_overlay.find()) and fuse_overlay.fuse_usable() and self._overlay_works(prog):
+            driver, self.mount_program = "overlay", prog
+        else:
+            driver = "overlay" if wanted == "overlay" else "vfs"
+        self._record(marker, driver)
         return driver
 
-    def _overlay_works(self) -> bool:
+    def _record(self, marker: str, driver: str) -> None:
+        tmp = f"{marker}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(driver + "\n" + (f"mount_program={self.mount_program}\n" if self.mount_program else ""))
+        os.replace(tmp, marker)
+
+    def _overlay_works(self, program: str = "") -> bool:
+        """Can an overlay be mounted here: the kernel's, or with `program` (fuse-overlayfs)?"""
         probe = os.path.join(self.root, f".probe-{os.getpid()}")
         dirs = [os.path.join(probe, d) for d in ("lower", "upper", "work", "merged")]
         try:
             for d in dirs:
                 os.makedirs(d)
+            if program:
+                from berth.storage import fuse_overlay
+
+                fuse_overlay.mount(program, [dirs[0]], dirs[1], dirs[2], dirs[3])
+                m.umount(dirs[3])
+                return True
             opts = f"lowerdir={dirs[0]},upperdir={dirs[1]},workdir={dirs[2]}"
             if self.rootless:
                 opts += ",userxattr"
@@ -232,6 +281,15 @@ class LayerStore:
             row = self.db.layer(lid)
             links.append(f"l/{row[3]}")
         diff, work = os.path.join(d, "diff"), os.path.join(d, "work")
+        if self.mount_program:
+            from berth.storage import fuse_overlay
+
+            lowers = [os.path.join(self.base, ln) for ln in links]
+            if not lowers:
+                lowers = [os.path.join(d, "empty")]
+                os.makedirs(lowers[0], exist_ok=True)
+            fuse_overlay.mount(self.mount_program, lowers, diff, work, target)
+            return target
         if links:
             opts = f"lowerdir={':'.join(links)},upperdir={diff},workdir={work}"
         else:
@@ -253,6 +311,7 @@ class LayerStore:
         return target
 
     def unmount_container(self, cid: str) -> None:
+        # umount(2) for both mounts: berth is root of the mount namespace holding a FUSE mount too
         if self.driver == "overlay":
             m.umount(self.mountpoint(cid))
 

@@ -34,7 +34,7 @@ DEFAULT_BOOL_FLAGS = frozenset({
     "--privileged", "--no-healthcheck", "-P", "--publish-all", "--env-host", "--read-only-tmpfs", "--no-hosts",
     "--rmi", "--oom-kill-disable", "--unsetenv-all", "-q", "--quiet", "--help",
 })
-GLOBAL_VALUE_FLAGS = frozenset({"--root", "--runroot", "--runtime", "--storage-driver", "--log-level",
+GLOBAL_VALUE_FLAGS = frozenset({"--root", "--runroot", "--runtime", "--storage-driver", "--storage-opt", "--log-level",
                                 "--cgroup-manager", "--events-backend", "--tmpdir"})
 STORE_FLAGS = frozenset({"--root", "--runroot"})
 

@@ -8,6 +8,7 @@ through runuser, with its own HOME and XDG_RUNTIME_DIR.
 from __future__ import annotations
 
 import io
+import json
 import os
 import pwd
 import shutil
@@ -73,10 +74,12 @@ class UserBerth:
         os.chown(self.xdg, pw.pw_uid, pw.pw_gid)
         self.store = ["--root", str(base / "root"), "--runroot", str(base / "run")] if own_store else []
         self.runroot = str(base / "run") if own_store else str(self.xdg / "berth")
+        self.path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        self.extra_env: dict[str, str] = {}
 
     def env(self) -> dict:
-        return {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": self.home,
-                "USER": self.user, "XDG_RUNTIME_DIR": str(self.xdg), "LANG": "C.UTF-8"}
+        return {"PATH": self.path, "HOME": self.home,
+                "USER": self.user, "XDG_RUNTIME_DIR": str(self.xdg), "LANG": "C.UTF-8", **self.extra_env}
 
     def argv(self, *args: str) -> list[str]:
         return ["runuser", "-u", self.user, "--", "env", *(f"{k}={v}" for k, v in self.env().items()),
@@ -174,23 +177,31 @@ def test_resource_limits_warn_instead_of_failing(user):
     assert "Resource limits are not supported and ignored" in r.stderr
 
 
-def test_published_port_and_network_modes(user):
+def _free_port() -> int:
     s = socket.socket()
     s.bind(("", 0))
     port = s.getsockname()[1]
     s.close()
-    user("run", "-d", "--name", "web", "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p", "8080",
-         "-h", "/www")
+    return port
+
+
+def _fetch(port: int) -> str:
     end = time.monotonic() + 10
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                assert r.read().decode().strip() == "hello from berth"
-                break
+                return r.read().decode().strip()
         except OSError:
             if time.monotonic() > end:
                 raise
             time.sleep(0.2)
+
+
+def test_published_port_and_network_modes(user):
+    port = _free_port()
+    user("run", "-d", "--name", "web", "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p", "8080",
+         "-h", "/www")
+    assert _fetch(port) == "hello from berth"
     out = user.out("run", "--rm", "--network", "none", "localhost/busybox", "cat", "/proc/net/dev")
     assert [ln.split(":")[0].strip() for ln in out.splitlines()[2:]] == ["lo"]
     out = user.out("run", "--rm", "--network", "host", "localhost/busybox", "ls", "/sys/class/net")
@@ -301,4 +312,259 @@ def test_clear_errors_when_the_host_is_not_set_up(rootless_host, tmp_path):
                                    f'"{NO_SUBID_USER}" in /etc/subuid')
         assert "usermod --add-subuids" in r.stderr
     finally:
+        u.cleanup()
+
+
+def _bin_without(base: Path, *missing: str) -> str:
+    """A PATH on which `missing` are not installed: /usr/bin as links, less those programs."""
+    farm = base / "usr-bin"
+    farm.mkdir()
+    for name in os.listdir("/usr/bin"):
+        if name not in missing:
+            os.symlink(f"/usr/bin/{name}", farm / name)
+    farm.chmod(0o755)
+    return f"/usr/local/sbin:/usr/local/bin:/usr/sbin:{farm}"
+
+
+def test_clear_error_without_newuidmap(rootless_host):
+    u = UserBerth("berthrl1", Path(f"/tmp/berth-rl-nouidmap-{os.getpid()}"))
+    u.base.chmod(0o755)
+    try:
+        u.path = _bin_without(u.base, "newuidmap", "newgidmap")
+        r = u("ps", check=False)
+        assert r.returncode == 125
+        assert r.stderr == ('Error: command required for rootless mode with multiple IDs: exec: "newuidmap": '
+                            "executable file not found in $PATH; install it with: sudo apt install uidmap "
+                            "(Fedora: sudo dnf install shadow-utils)\n")
+        assert not (u.base / "run" / "pause.pid").exists()
+    finally:
+        u.cleanup()
+
+
+# Runs berth as an ordinary user inside a user namespace that maps every ID to itself (so berth sees
+# the host's IDs and takes its rootless path) and whose user.max_user_namespaces is 0: the kernel
+# refuses berth's unshare(CLONE_NEWUSER) exactly as on a host with the sysctl at 0, and the host's
+# own limit, which the other tests depend on, is never touched.
+_NO_USERNS = """
+import ctypes, json, os, sys
+uid, gid, env, argv = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4:]
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+ready_r, ready_w = os.pipe()
+go_r, go_w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    if libc.unshare(0x10000000) != 0:
+        os._exit(99)
+    os.write(ready_w, b"1")
+    os.read(go_r, 1)
+    with open("/proc/sys/user/max_user_namespaces", "w") as f:
+        f.write("0")
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    os.execve(argv[0], argv, env)
+os.read(ready_r, 1)
+for name in ("uid_map", "gid_map"):
+    with open(f"/proc/{pid}/{name}", "w") as f:
+        f.write("0 0 4294967295\\n")
+os.write(go_w, b"1")
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_clear_error_when_the_kernel_refuses_user_namespaces(rootless_host):
+    u = UserBerth("berthrl1", Path(f"/tmp/berth-rl-nouserns-{os.getpid()}"))
+    try:
+        pw = pwd.getpwnam(u.user)
+        r = subprocess.run([PY, "-c", _NO_USERNS, str(pw.pw_uid), str(pw.pw_gid), json.dumps(u.env()), PY, "-m",
+                            "berth", *u.store, "ps"], capture_output=True, text=True, timeout=60, cwd="/")
+        assert r.returncode == 125, r.stderr
+        assert r.stderr == ("Error: cannot create a user namespace: No space left on device: the kernel allows "
+                            "no more user namespaces; raise the limit with: "
+                            "sudo sysctl -w user.max_user_namespaces=28633\n")
+        assert not (u.base / "run" / "pause.pid").exists()
+    finally:
+        u.cleanup()
+
+
+def _tar(members: list[tuple[str, bytes | None]], base: str | None = None) -> bytes:
+    """A layer tar: the busybox rootfs (if base) then members (None: a directory)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
+        if base:
+            with tarfile.open(base) as src:
+                for m in src.getmembers():
+                    t.addfile(m, src.extractfile(m) if m.isfile() else None)
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.mtime = 1700000000
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o644
+                t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _whiteout_archive(path: Path, busybox: Path) -> None:
+    """docker-archive of two layers: files on busybox, then a layer deleting some of them
+    (a file, a directory, and everything an opaque directory had below it)."""
+    import hashlib
+
+    layers = [
+        _tar([("data", None), ("data/keep", b"k\n"), ("data/gone", b"g\n"), ("data/gonedir", None),
+              ("data/gonedir/f", b"f\n"), ("opq", None), ("opq/old", b"o\n")], base=str(busybox)),
+        _tar([("data/.wh.gone", b""), ("data/.wh.gonedir", b""), ("opq", None), ("opq/.wh..wh..opq", b""),
+              ("opq/new", b"n\n")]),
+    ]
+    diff_ids = [f"sha256:{hashlib.sha256(layer).hexdigest()}" for layer in layers]
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"]},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    config_name = f"{hashlib.sha256(config).hexdigest()}.json"
+    manifest = [{"Config": config_name, "RepoTags": ["localhost/whiteouts:latest"],
+                 "Layers": [f"{d[7:]}/layer.tar" for d in diff_ids]}]
+    with tarfile.open(path, "w") as t:
+        for name, data in [(config_name, config), ("manifest.json", json.dumps(manifest).encode()),
+                           *((f"{d[7:]}/layer.tar", layer) for d, layer in zip(diff_ids, layers, strict=True))]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    os.chmod(path, 0o644)
+
+
+STORAGE_MODES = {
+    "overlay": [],
+    "fuse-overlayfs": ["--storage-opt", "overlay.mount_program=/usr/bin/fuse-overlayfs"],
+    "vfs": ["--storage-driver", "vfs"],
+}
+
+
+@pytest.mark.parametrize("mode", list(STORAGE_MODES))
+def test_whiteouts_in_each_storage_mode(rootless_host, busybox_tar, mode):
+    import uuid
+
+    u = UserBerth("berthrl1", Path(f"/tmp/berth-rl-wh-{uuid.uuid4().hex[:8]}"))
+    try:
+        _whiteout_archive(u.base / "wh.tar", busybox_tar)
+        # the mode is chosen by the first command and recorded: later ones do not repeat the flag
+        u(*STORAGE_MODES[mode], "load", "-i", str(u.base / "wh.tar"))
+        info = json.loads(u.out("info", "--format", "json"))["store"]
+        assert info["graphDriverName"] == ("vfs" if mode == "vfs" else "overlay")
+        program = info["graphOptions"].get("overlay.mount_program", {}).get("Executable")
+        assert program == ("/usr/bin/fuse-overlayfs" if mode == "fuse-overlayfs" else None)
+
+        listing = "/data:\nkeep\n\n/opq:\nnew"  # gone, gonedir and opq/old deleted by the upper layer
+        assert u.out("run", "--rm", "localhost/whiteouts", "ls", "-A", "/data", "/opq") == listing
+        u("run", "-d", "--name", "c", "localhost/whiteouts", "sleep", "300")
+        if mode != "vfs":
+            pause = int((Path(u.runroot) / "pause.pid").read_text())
+            merged = u.out("inspect", "-f", "{{.GraphDriver.Data.MergedDir}}", "c")
+            fstypes = [ln.split(" - ")[1].split()[0] for ln in open(f"/proc/{pause}/mountinfo")
+                       if ln.split()[4] == merged]
+            assert fstypes == (["fuse.fuse-overlayfs"] if mode == "fuse-overlayfs" else ["overlay"])
+        # deleting lower-layer files inside the running container, and a whole directory
+        u("exec", "c", "rm", "-r", "/data/keep", "/opq/new", "/bin/vi")
+        assert u.out("exec", "c", "ls", "-A", "/data", "/opq") == "/data:\n\n/opq:"
+        assert u("exec", "c", "ls", "/bin/vi", check=False).returncode != 0
+        # the deletions are the container's own: they survive a restart, the image keeps its files
+        u("stop", "-t", "0", "c")
+        u("start", "c")
+        assert u.out("exec", "c", "ls", "-A", "/data", "/opq") == "/data:\n\n/opq:"
+        assert u.out("run", "--rm", "localhost/whiteouts", "ls", "-A", "/data", "/opq") == listing
+        u("rm", "-f", "-t", "0", "c")
+    finally:
+        u.cleanup()
+
+
+def test_storage_opt_errors_and_switching_back(user):
+    r = user("--storage-opt", "overlay.mount_program=/nonexistent/fuse-overlayfs", "images", check=False)
+    assert (r.returncode, r.stderr) == (125, 'Error: overlay.mount_program "/nonexistent/fuse-overlayfs": no such '
+                                             "executable file (install it with: sudo apt install fuse-overlayfs)\n")
+    r = user("--storage-opt", "overlay.size=10G", "images", check=False)
+    assert (r.returncode, r.stderr) == (125, 'Error: unknown storage option "overlay.size=10G" (supported: '
+                                             "overlay.mount_program=PATH)\n")
+    graph = "{{.Store.GraphDriverName}} {{range $k, $v := .Store.GraphOptions}}{{$k}}={{$v.Executable}}{{end}}"
+    assert user.out("info", "--format", graph) == "overlay"
+    # the mount program can change between commands, as with Podman; the last one given is kept
+    user("--storage-opt", "overlay.mount_program=fuse-overlayfs", "images")
+    assert user.out("info", "--format", graph) == "overlay overlay.mount_program=/usr/bin/fuse-overlayfs"
+    assert user.out("run", "--rm", "localhost/busybox", "echo", "on fuse") == "on fuse"
+    user("--storage-opt", "overlay.mount_program=", "images")
+    assert user.out("info", "--format", graph) == "overlay"
+
+
+def test_slirp4netns_forced_publishes_ports(user):
+    port = _free_port()
+    user("run", "-d", "--name", "web", "--network", "slirp4netns", "-p", f"{port}:8080", "localhost/busybox",
+         "httpd", "-f", "-p", "8080", "-h", "/www")
+    assert _fetch(port) == "hello from berth"
+    assert user.out("inspect", "-f", "{{.HostConfig.NetworkMode}}", "web") == "slirp4netns"
+    out = user.out("exec", "web", "sh", "-c", "ip -4 -o addr show tap0; grep nameserver /etc/resolv.conf")
+    assert "10.0.2.100/24" in out.splitlines()[0]
+    assert out.splitlines()[1] == "nameserver 10.0.2.3"
+    # a port slirp4netns cannot bind: one line naming it, and no container left running
+    r = user("run", "-d", "--name", "clash", "--network", "slirp4netns", "-p", f"{port}:80", "localhost/busybox",
+             "sleep", "300", check=False)
+    assert r.returncode == 125
+    assert r.stderr.startswith(f"Error: cannot expose port 0.0.0.0:{port}/tcp with slirp4netns: ")
+    assert user.out("ps", "--format", "{{.Names}}") == "web"
+    # stopping releases the port: a restart binds it again
+    user("restart", "-t", "0", "web")
+    assert _fetch(port) == "hello from berth"
+    assert user.out("run", "--rm", "--network", "pasta", "localhost/busybox", "echo", "pasta") == "pasta"
+
+
+def test_slirp4netns_when_pasta_is_missing(user):
+    user.base.chmod(0o755)
+    user.path = _bin_without(user.base, "pasta")
+    assert user.out("info", "--format", "{{.Host.RootlessNetworkCmd}}") == "slirp4netns"
+    port = _free_port()
+    user("run", "-d", "--name", "web", "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p", "8080",
+         "-h", "/www")
+    assert _fetch(port) == "hello from berth"
+    assert user.out("inspect", "-f", "{{.HostConfig.NetworkMode}}", "web") == "slirp4netns"
+    r = user("run", "--rm", "--network", "pasta", "localhost/busybox", "true", check=False)
+    assert (r.returncode, r.stderr) == (125, 'Error: could not find "pasta" in $PATH: install it with: sudo apt '
+                                             "install passt (or install slirp4netns and use --network slirp4netns)\n")
+    assert user.out("ps", "-a", "--format", "{{.Names}}") == "web"
+
+
+def test_containers_conf_chooses_the_rootless_network_cmd(user):
+    conf = user.base / "containers.conf"
+    conf.write_text('[network]\ndefault_rootless_network_cmd = "slirp4netns"\n')
+    conf.chmod(0o644)
+    user.extra_env["CONTAINERS_CONF"] = str(conf)
+    assert user.out("info", "--format", "{{.Host.RootlessNetworkCmd}}") == "slirp4netns"
+    assert user.out("run", "--rm", "localhost/busybox", "ip", "-o", "link", "show", "tap0").startswith("2: tap0")
+
+
+def test_fuse_overlayfs_chosen_where_kernel_overlay_cannot_mount(rootless_host, busybox_tar):
+    """A store on a FUSE filesystem: the kernel's overlay refuses it as upper directory ("upper fs
+    missing required features"), so the probe falls back to fuse-overlayfs by itself.  The FUSE
+    filesystem here is itself a fuse-overlayfs mount, which cannot host the merged directories
+    of another one (mkdir fails with EPERM), so this checks the choice and the layer store; the
+    whiteout test above runs containers on fuse-overlayfs."""
+    import uuid
+
+    u = UserBerth("berthrl1", Path(f"/tmp/berth-rl-fuse-{uuid.uuid4().hex[:8]}"))
+    fs = u.base / "fs"
+    try:
+        for d in ("lower", "upper", "work", "fs"):
+            (u.base / d).mkdir()
+            os.chown(u.base / d, u.uid, u.uid)
+        shutil.copy(busybox_tar, u.base / "bb.tar")
+        os.chmod(u.base / "bb.tar", 0o644)
+        # mounted inside the user's namespace, where berth's own mounts live
+        u("unshare", "fuse-overlayfs", "-o", f"lowerdir={u.base}/lower,upperdir={u.base}/upper,"
+          f"workdir={u.base}/work", str(fs))
+        u.store = ["--root", str(fs / "root"), "--runroot", str(u.base / "run")]
+        u("import", str(u.base / "bb.tar"), "localhost/busybox")
+        graph = "{{.Store.GraphDriverName}} {{range $k, $v := .Store.GraphOptions}}{{$k}}={{$v.Executable}}{{end}}"
+        assert u.out("info", "--format", graph) == "overlay overlay.mount_program=/usr/bin/fuse-overlayfs"
+        assert u.out("images", "--format", "{{.Repository}}") == "localhost/busybox"
+    finally:
+        u("unshare", "umount", str(fs), check=False)
         u.cleanup()

@@ -65,6 +65,8 @@ def store_args(args: argparse.Namespace, rt) -> list[str]:
         out += ["--runtime", rt.opts.runtime]
     if rt.opts.storage_driver:
         out += ["--storage-driver", rt.opts.storage_driver]
+    for o in rt.opts.storage_opts:
+        out += ["--storage-opt", o]
     if rt.opts.tmpdir != os.path.join(rt.runroot, "tmp"):
         out += ["--tmpdir", rt.opts.tmpdir]
     if rt.opts.cgroup_manager != "cgroupfs":

@@ -59,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
                          "seccompProfilePath": "/usr/share/containers/seccomp.json", "selinuxEnabled": False},
             "uptime": _uptime(),
             "idMappings": _idmaps(rt),
-            "networkBackend": "pasta" if rt.rootless else "netavark",
-            "rootlessNetworkCmd": "pasta" if rt.rootless else "",
+            "networkBackend": _rootless_network_cmd(rt) if rt.rootless else "netavark",
+            "rootlessNetworkCmd": _rootless_network_cmd(rt) if rt.rootless else "",
             "pasta": _tool("pasta"),
+            "slirp4netns": _tool("slirp4netns"),
             "criu": _criu(),
         },
         "store": {
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             "containerStore": {"number": len(ctrs), "paused": paused, "running": running,
                                "stopped": len(ctrs) - running - paused},
             "graphDriverName": rt.layers.driver,
-            "graphOptions": {},
+            "graphOptions": _graph_options(rt.layers),
             "graphRoot": rt.root,
             "imageStore": {"number": len(rt.db.image_rows())},
             "runRoot": rt.runroot,
@@ -101,7 +102,9 @@ _GO_NAMES = {"host": "Host", "store": "Store", "version": "Version", "ociRuntime
 
 def _go_view(d):
     if isinstance(d, dict):
-        return {_GO_NAMES.get(k, k[:1].upper() + k[1:]): _go_view(v) for k, v in d.items()}
+        # graphOptions is a map in Podman: its keys ("overlay.mount_program") stay as they are
+        return {_GO_NAMES.get(k, k[:1].upper() + k[1:]): v if k == "graphOptions" else _go_view(v)
+                for k, v in d.items()}
     if isinstance(d, list):
         return [_go_view(x) for x in d]
     return d
@@ -129,6 +132,22 @@ def _idmaps(rt) -> dict:
         except OSError:
             out[f"{kind}map"] = []
     return out
+
+
+def _rootless_network_cmd(rt) -> str:
+    from berth.engine.network import rootless_network_cmd
+
+    return rootless_network_cmd(rt)
+
+
+def _graph_options(layers) -> dict:
+    """Podman's shape: the mount program, when overlay runs in user space."""
+    if not layers.mount_program:
+        return {}
+    from berth.storage.fuse_overlay import version
+
+    return {"overlay.mount_program": {"Executable": layers.mount_program, "Package": "fuse-overlayfs",
+                                      "Version": version(layers.mount_program)}}
 
 
 def _tool(name: str) -> dict:
