@@ -70,7 +70,9 @@ class Engines:
             common = {"HOME": pw.pw_dir, "XDG_RUNTIME_DIR": str(xdg), "PATH": os.environ["PATH"]}
             self.penv = dict(common, CONTAINERS_CONF=str(conf))
             self.benv = dict(common)
-        self.berth = [PY, "-m", "berth", "--root", str(base / "b-root"), "--runroot", str(base / "b-run")]
+        # the entry script users run (as bench/run.py does), not `python -m berth`
+        self.berth = [str(REPO / ".venv" / "bin" / "berth"), "--root", str(base / "b-root"), "--runroot",
+                      str(base / "b-run")]
         self.podman = ["podman", "--root", str(base / "p-root"), "--runroot", str(base / "p-run"),
                        "--tmpdir", str(base / "p-tmp")] + (["--storage-driver", "overlay"] if user else [])
 

@@ -125,9 +125,17 @@ _WIDTH: list[int] = []
 
 def _help_width() -> int:
     if not _WIDTH:
-        import shutil
-
-        _WIDTH.append(shutil.get_terminal_size().columns - 2)  # what HelpFormatter computes itself
+        # shutil.get_terminal_size's answer (what HelpFormatter asks), without importing shutil
+        try:
+            columns = int(os.environ.get("COLUMNS", ""))
+        except ValueError:
+            columns = 0
+        if columns <= 0:
+            try:
+                columns = os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+            except (AttributeError, ValueError, OSError):
+                columns = 80
+        _WIDTH.append(columns - 2)
     return _WIDTH[0]
 
 

@@ -13,8 +13,6 @@ import ctypes
 import errno
 import os
 import pwd
-import shutil
-import subprocess
 
 from berth.errors import BerthError
 
@@ -110,6 +108,9 @@ def _read_pid(path: str) -> int:
 
 
 def _create_pause() -> int:
+    import shutil  # only the first command of a session creates the namespace
+    import subprocess
+
     m = mappings()
     for tool in ("newuidmap", "newgidmap"):
         if not shutil.which(tool):

@@ -162,7 +162,7 @@ def _default_table(rt, ctrs: list, now: float, args: argparse.Namespace) -> None
     the template engine once per container (it is most of the time of a `ps -a` over hundreds)."""
     import sys
 
-    from berth.cli.format.gotemplate import tabwrite
+    from berth.cli.format.tabwriter import tabwrite
     from berth.engine.inspect import _ps_ports, status_text
     from berth.util.timefmt import ago
 
