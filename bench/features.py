@@ -45,6 +45,35 @@ def timed(argv: list[str], env: dict | None = None, user: str = "") -> float:
     return dt
 
 
+# what stays running on purpose after a command returns: monitors, namespace holders, networking helpers
+_RESIDENT = {b"conmon", b"catatonit", b"pasta", b"pasta.avx2", b"slirp4netns", b"aardvark-dns", b"podman-pause"}
+
+
+def settle(base: Path, timeout: float = 20.0) -> None:
+    """Wait until no process of this run is still working in the background (an engine's exit
+    command cleaning up after `run --rm`, say), as bench/run.py does: one engine's leftover work
+    must not be timed as part of the other's next command."""
+    mark = str(base).encode()
+    deadline = time.monotonic() + timeout
+    me = os.getpid()
+    while time.monotonic() < deadline:
+        busy = False
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) == me:
+                continue
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if mark in cmd and os.path.basename(cmd.split(b"\0", 1)[0]) not in _RESIDENT:
+                busy = True
+                break
+        if not busy:
+            return
+        time.sleep(0.005)
+
+
 def podman_conf(d: Path) -> Path:
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 4096)
@@ -77,10 +106,14 @@ class Engines:
                        "--tmpdir", str(base / "p-tmp")] + (["--storage-driver", "overlay"] if user else [])
 
     def b(self, *args: str) -> float:
-        return timed(self.berth + list(args), self.benv, self.user)
+        dt = timed(self.berth + list(args), self.benv, self.user)
+        settle(self.base)
+        return dt
 
     def p(self, *args: str) -> float:
-        return timed(self.podman + list(args), self.penv, self.user)
+        dt = timed(self.podman + list(args), self.penv, self.user)
+        settle(self.base)
+        return dt
 
     def both(self, *args: str) -> None:
         self.b(*args)
