@@ -51,6 +51,25 @@ def _etc_files(rt: Runtime, c: Container) -> tuple[str, str, str, str]:
     return paths
 
 
+def _refresh_etc_files(rt: Runtime, c: Container, hosts_path: str, resolv_path: str) -> None:
+    """Once netavark has answered: its DNS servers and search domains go into resolv.conf (and the
+    address into hosts).  Rewritten in place, not replaced: the runtime has bind-mounted these
+    inodes already, and the container's process has not started yet."""
+    if not c.state.get("network_status") or c.config.get("network", "").startswith("container:"):
+        return
+    from berth.engine.network import hosts_and_resolv
+
+    hosts, resolv = hosts_and_resolv(rt, c)
+    for path, data in ((hosts_path, hosts), (resolv_path, resolv)):
+        if not path:
+            continue
+        with open(path, "r+") as f:
+            if f.read() != data:
+                f.seek(0)
+                f.write(data)
+                f.truncate()
+
+
 def _version() -> str:
     from berth import __version__
 
@@ -131,12 +150,15 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
         shift_rootfs(rootfs, c.config["uid_mappings"], c.config["gid_mappings"])
         c.state["rootfs_shifted"] = True
     socks: list = []
+    finish_network = None
     try:
         if c.config.get("volume_mounts"):
             from berth.engine.volmounts import prepare_for_start
 
             prepare_for_start(rt, c, rootfs)  # volume mounts, copy-up from the image, chown
-        netns_path, socks = network.setup(rt, c)
+        # a restore needs its addresses before CRIU runs (TCP connections); otherwise netavark
+        # works while conmon and the runtime create the container
+        netns_path, socks, finish_network = network.setup(rt, c, background=not restore_from)
         hosts, hostname, resolv, cenv = _etc_files(rt, c)
         seccomp = next((p for p in SECCOMP_PATHS if os.path.exists(p)), "")
         inputs = SpecInputs(rootfs=rootfs, hosts_path=hosts, hostname_path=hostname, resolv_path=resolv,
@@ -179,7 +201,14 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
             pass_fds=[s.fileno() for s in socks], restore_from=restore_from,
             runtime_opts=list(runtime_opts or []))  # conmon holds the published ports while the container runs
         pid, conmon_pid = conmon.launch(conmon.find_conmon(), rt.oci, launch)
+        finish_network()
+        _refresh_etc_files(rt, c, hosts, resolv)
     except BaseException as e:
+        if finish_network is not None:
+            try:
+                finish_network()
+            except BaseException:  # the first error is the one to report
+                pass
         rt.oci.delete(c.id)
         network.teardown(rt, c)
         rt.layers.unmount_container(c.id)

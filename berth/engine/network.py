@@ -10,6 +10,7 @@ was SIGKILLed.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from berth.engine.container import Container
 from berth.engine.runtime import Runtime
@@ -97,22 +98,48 @@ def parse_network_flag(values: list[str], aliases: list[str], ip: str, mac: str)
     return mode, nets
 
 
-def setup(rt: Runtime, c: Container) -> tuple[str, list]:
-    """Prepare the container's network; returns (netns path for the spec or "", reserved sockets)."""
+def _done() -> None:
+    pass
+
+
+def setup(rt: Runtime, c: Container, background: bool = False) -> tuple[str, list, Callable[[], None]]:
+    """Prepare the container's network; returns (netns path for the spec or "", reserved sockets,
+    finish).  With background=True netavark may still be working when this returns: the netns
+    exists (the runtime can create the container in it) and finish() waits for netavark, records
+    its result and undoes everything if it failed.  finish() must be called before the container
+    starts, also on error paths."""
+    path, socks, pending = _setup(rt, c)
+    if pending is None:
+        return path, socks, _done
+    if not background:
+        _finish(rt, c, pending, socks)
+        return path, socks, _done
+    finished: list[bool] = []
+
+    def finish() -> None:
+        if finished:
+            return
+        finished.append(True)
+        _finish(rt, c, pending, socks)
+
+    return path, socks, finish
+
+
+def _setup(rt: Runtime, c: Container) -> tuple[str, list, tuple | None]:
     mode = c.config.get("network", "none")
     if mode == "host":
-        return "", []
+        return "", [], None
     if mode.startswith("ns:"):
-        return mode[3:], []
+        return mode[3:], [], None
     if mode.startswith("container:"):
         other = rt.lookup(mode.split(":", 1)[1])
         if not other.status.is_alive():
             raise InvalidArgument(f"cannot join the network of container {other.name}: it is not running")
-        return f"/proc/{other.state['pid']}/ns/net", []
+        return f"/proc/{other.state['pid']}/ns/net", [], None
     if mode in ("none", "private"):
-        return "", []
+        return "", [], None
     if mode in USER_MODE:
-        return _setup_user_mode(rt, c, mode), []
+        return _setup_user_mode(rt, c, mode), [], None
     from berth.network import netns
     from berth.network.ports import reserve
 
@@ -121,7 +148,6 @@ def setup(rt: Runtime, c: Container) -> tuple[str, list]:
     ports = [dict(p) for p in c.config.get("ports") or []]
     socks = reserve(ports)
     path = ""
-    allocated: list[str] = []
     payload: dict = {"container_id": c.id, "container_name": c.name, "port_mappings": ports,
                      "networks": {}, "network_info": {}}
     try:
@@ -133,7 +159,6 @@ def setup(rt: Runtime, c: Container) -> tuple[str, list]:
             net = store.get(name)
             wanted = (opts.get("static_ips") or [""])[0]
             ip = store.allocate(net, c.id, wanted)
-            allocated.append(name)
             entry: dict = {"static_ips": [ip], "aliases": list(opts.get("aliases") or []),
                            "interface_name": opts.get("interface_name") or f"eth{i}"}
             if opts.get("static_mac"):
@@ -142,26 +167,42 @@ def setup(rt: Runtime, c: Container) -> tuple[str, list]:
             payload["network_info"][name] = net
         c.state["network_payload"] = payload
         rt.save(c)
-        status = _netavark(rt).setup(path, payload)
+        pending = _netavark(rt).begin("setup", path, payload)
     except BaseException:
-        for s in socks:
-            s.close()
-        for name in allocated:
-            store.release(c.id, name)
-        if path:
-            try:
-                _netavark(rt).teardown(path, payload)
-            except BerthError:
-                pass
-            netns.remove(path)
-        c.state.update(netns="", network_payload=None)
-        rt.save(c)
+        _undo(rt, c, socks, path, payload)
         raise
     c.state["netns"] = path
     c.state["network_payload"] = payload
-    c.state["network_status"] = status
     c.state["ports"] = ports
-    return path, socks
+    return path, socks, (pending, payload)
+
+
+def _finish(rt: Runtime, c: Container, pending_and_payload: tuple, socks: list) -> None:
+    from berth.network.netavark import parse_status
+
+    pending, payload = pending_and_payload
+    try:
+        c.state["network_status"] = parse_status(pending.result())
+    except BaseException:
+        _undo(rt, c, socks, c.state.get("netns", ""), payload)
+        raise
+
+
+def _undo(rt: Runtime, c: Container, socks: list, path: str, payload: dict) -> None:
+    """A setup that failed part-way leaves nothing: ports, addresses, netavark's work, the netns."""
+    from berth.network import netns
+
+    for s in socks:
+        s.close()
+    networks_of(rt).release(c.id)
+    if path:
+        try:
+            _netavark(rt).teardown(path, payload)
+        except BerthError:
+            pass
+        netns.remove(path)
+    c.state.update(netns="", network_payload=None, network_status=None)
+    rt.save(c)
 
 
 def _slirp_socket(rt: Runtime, c: Container) -> str:
@@ -229,12 +270,19 @@ def teardown(rt: Runtime, c: Container) -> None:
 
 def primary_ip(c: Container) -> tuple[str, str, int, str]:
     """(ip, gateway, prefix length, mac) of the first interface, for hosts and inspect."""
-    for name in (c.state.get("network_payload") or {}).get("networks", {}):
+    payload = c.state.get("network_payload") or {}
+    for name, entry in payload.get("networks", {}).items():
         st = (c.state.get("network_status") or {}).get(name) or {}
         for iface in (st.get("interfaces") or {}).values():
             for sub in iface.get("subnets") or []:
                 ip, _, plen = sub.get("ipnet", "").partition("/")
                 return ip, sub.get("gateway", ""), int(plen or 0), iface.get("mac_address", "")
+        # netavark still working (setup runs beside the runtime's create): the address is ours anyway
+        subnets = (payload.get("network_info", {}).get(name) or {}).get("subnets") or [{}]
+        ips = entry.get("static_ips") or []
+        if ips:
+            plen = subnets[0].get("subnet", "/0").partition("/")[2]
+            return ips[0], subnets[0].get("gateway", ""), int(plen or 0), entry.get("static_mac", "")
     return "", "", 0, ""
 
 

@@ -37,6 +37,39 @@ def _host_lock(rootless: bool) -> str:
     return os.path.join(os.environ.get("TMPDIR", "/tmp"), f"berth-netavark-{os.getuid()}.lock")
 
 
+class Pending:
+    """A netavark call in flight; it holds the host lock until result() is called."""
+
+    def __init__(self, proc: subprocess.Popen, lock) -> None:
+        self.proc = proc
+        self.lock = lock
+        self.out: str | None = None
+
+    def result(self) -> str:
+        if self.out is not None:
+            return self.out
+        try:
+            out, err = self.proc.communicate()
+        finally:
+            self.lock.__exit__(None, None, None)
+        self.out = out
+        if self.proc.returncode != 0:
+            msg = out.strip() or err.strip()
+            try:
+                msg = json.loads(msg.splitlines()[-1]).get("error", msg)
+            except (ValueError, IndexError, AttributeError):
+                pass
+            raise NetworkError(f"netavark: {msg}")
+        return out
+
+
+def parse_status(out: str) -> dict:
+    try:
+        return json.loads(out) if out.strip() else {}
+    except ValueError as e:
+        raise NetworkError(f"netavark: unexpected output: {out[:200]}") from e
+
+
 class Netavark:
     def __init__(self, config_dir: str, rootless: bool = False) -> None:
         self.config_dir = config_dir
@@ -45,6 +78,12 @@ class Netavark:
         self.aardvark = next((p for p in AARDVARK if os.access(p, os.X_OK)), "")
 
     def _run(self, verb: str, netns: str, payload: dict) -> str:
+        return self.begin(verb, netns, payload).result()
+
+    def begin(self, verb: str, netns: str, payload: dict) -> Pending:
+        """Start netavark and return at once: a container's network is set up while the runtime
+        creates the container (the netns exists before either starts; only the container's
+        process needs the network, and it starts after result())."""
         os.makedirs(self.config_dir, exist_ok=True)
         argv = [self.path, "--config", self.config_dir, "--rootless", "true" if self.rootless else "false"]
         if self.aardvark:
@@ -54,23 +93,25 @@ class Netavark:
         # are host-wide: every store's calls take one host lock, or parallel setups break each other
         from berth.engine.locks import locked
 
-        with locked(_host_lock(self.rootless)):
-            r = subprocess.run(argv, input=json.dumps(payload), capture_output=True, text=True)
-        if r.returncode != 0:
-            msg = r.stdout.strip() or r.stderr.strip()
-            try:
-                msg = json.loads(msg.splitlines()[-1]).get("error", msg)
-            except (ValueError, IndexError, AttributeError):
-                pass
-            raise NetworkError(f"netavark: {msg}")
-        return r.stdout
+        lock = locked(_host_lock(self.rootless))
+        lock.__enter__()
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
+        except BaseException:
+            lock.__exit__(None, None, None)
+            raise
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(payload))  # a few KB: fits the pipe, never blocks
+            proc.stdin.close()
+        except OSError:
+            pass  # netavark died early: result() reports why
+        proc.stdin = None
+        return Pending(proc, lock)
 
     def setup(self, netns: str, payload: dict) -> dict:
-        out = self._run("setup", netns, payload)
-        try:
-            return json.loads(out) if out.strip() else {}
-        except ValueError as e:
-            raise NetworkError(f"netavark: unexpected output: {out[:200]}") from e
+        return parse_status(self._run("setup", netns, payload))
 
     def teardown(self, netns: str, payload: dict) -> None:
         self._run("teardown", netns, payload)

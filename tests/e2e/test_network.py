@@ -187,3 +187,18 @@ def test_network_commands(bb, net):
     bb("network", "create", "--subnet", f"10.{random.randint(150, 250)}.{random.randint(0, 255)}.0/24",
        "--interface-name", f"bp{tag}", f"prune{tag}")
     assert bb.out("network", "prune", "-f") == f"prune{tag}"
+
+
+def test_a_network_setup_failing_beside_the_runtime_leaves_nothing(bb):
+    """netavark runs while conmon and runc create the container; when it fails (here the kernel
+    refuses a multicast MAC address) the created container is taken down with it."""
+    from berth.network.netns import netns_dir
+    from tests.conftest import conmons_for, mounts_under
+
+    r = bb.fail("run", "--rm", "--mac-address", "01:00:5e:00:00:01", "localhost/busybox", "true", code=125)
+    assert r.stderr.startswith("Error: netavark: ")
+    assert bb.out("ps", "-a", "-q") == ""
+    assert not conmons_for(bb.runroot)
+    assert not mounts_under(bb.root)
+    left = netns_dir(bb.runroot)
+    assert not os.path.isdir(left) or os.listdir(left) == []
