@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 from berth.engine.container import Container, new_state
@@ -280,6 +279,8 @@ def create_container(rt: Runtime, opts: CreateOptions) -> Container:
                 f.write(cid)
     except BaseException:
         rt.layers.remove_container_layer(cid)
+        import shutil
+
         shutil.rmtree(os.path.dirname(bundle), ignore_errors=True)
         if made:
             from berth.engine.volumes import discard

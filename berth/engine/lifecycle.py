@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -186,7 +185,10 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
             except FileNotFoundError:
                 pass
         persist = os.path.join(rt.runroot, "persist", c.id)
-        shutil.rmtree(persist, ignore_errors=True)
+        if os.path.isdir(persist):  # a restart's: a new container has none (and no shutil to import)
+            import shutil
+
+            shutil.rmtree(persist, ignore_errors=True)
         os.makedirs(persist, exist_ok=True)
         if rt.oci.has(c.id):
             rt.oci.delete(c.id)
@@ -470,6 +472,8 @@ def remove(rt: Runtime, c: Container, force: bool = False, volumes: bool = False
 
 
 def _remove_locked(rt: Runtime, c: Container, volumes: bool = False) -> None:
+    import shutil
+
     c.status = Status.REMOVING
     rt.save(c)
     if rt.oci.has(c.id):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 
 from berth.errors import (
     BerthError,
@@ -22,6 +20,10 @@ from berth.errors import (
     RuntimeFailure,
 )
 from berth.util.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
 
 PREFERENCE = ("crun", "runc")
 _SEARCH = ("/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/bin", "/sbin")
@@ -34,6 +36,8 @@ def find_binary(name: str) -> str | None:
         p = os.path.join(d, name)
         if os.access(p, os.X_OK):
             return p
+    import shutil
+
     return shutil.which(name)
 
 
@@ -55,6 +59,8 @@ class OCIRuntime:
         return ["--root", self.state_root]
 
     def _run(self, *args: str, cid: str = "", check: bool = True) -> subprocess.CompletedProcess:
+        import subprocess  # not at the top: `run` (fast start and delete) never needs it
+
         r = subprocess.run(self._argv(*args), stdin=subprocess.DEVNULL, capture_output=True, text=True,
                            env=runtime_env())
         if check and r.returncode != 0:
@@ -92,6 +98,8 @@ class OCIRuntime:
         """Forget a container.  Once its init process is gone, deleting is removing its cgroup
         directories and its state dir, which we do here: a `runc delete` process costs ~13 ms,
         on every container exit.  Anything unexpected falls back to the runtime itself."""
+        import shutil
+
         state_dir = os.path.join(self.state_root, cid)
         try:
             with open(os.path.join(state_dir, "state.json")) as f:
@@ -143,6 +151,8 @@ class OCIRuntime:
         return self._argv("run", "--bundle", bundle, cid)
 
     def version(self) -> str:
+        import subprocess
+
         try:
             r = subprocess.run([self.path, "--version"], capture_output=True, text=True)
             return r.stdout.splitlines()[0] if r.stdout else ""
@@ -267,6 +277,8 @@ def pick_runtime(wanted: str, conf_runtime: str, runroot: str) -> OCIRuntime:
 
 def probe(path: str, runroot: str) -> bool:
     """Run /bin/true from the host's /usr in a throw-away container: does this runtime work here?"""
+    import shutil
+    import subprocess
     import tempfile
 
     base = tempfile.mkdtemp(prefix="probe-", dir=runroot if os.path.isdir(runroot) else None)

@@ -15,8 +15,6 @@ non-namespaced user), and the daemon exits as soon as the kernel closes its conn
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 from berth.errors import StorageError
 
@@ -24,6 +22,8 @@ PROGRAM = "fuse-overlayfs"
 
 
 def find() -> str:
+    import shutil  # imported where used: a plain `run` on kernel overlay needs neither module
+
     return shutil.which(PROGRAM) or ""
 
 
@@ -38,6 +38,8 @@ def fuse_usable() -> bool:
 
 def check_program(path: str) -> str:
     """The configured mount program as an absolute path, or a one-line error naming the fix."""
+    import shutil
+
     resolved = shutil.which(path) if path and "/" not in path else path
     if not resolved or not os.access(resolved, os.X_OK) or os.path.isdir(resolved):
         raise StorageError(f'overlay.mount_program "{path}": no such executable file '
@@ -48,6 +50,8 @@ def check_program(path: str) -> str:
 def mount(program: str, lowers: list[str], upper: str, work: str, target: str) -> None:
     """Mount target; lowers top first, absolute paths (the daemon does not keep our cwd)."""
     opts = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
+    import subprocess
+
     r = subprocess.run([program, "-o", opts, target], stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if r.returncode != 0:
         # it warns about defaults it does not know ("unknown argument ignored: lazytime") on success too
@@ -56,6 +60,8 @@ def mount(program: str, lowers: list[str], upper: str, work: str, target: str) -
 
 
 def version(program: str) -> str:
+    import subprocess
+
     try:
         r = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
