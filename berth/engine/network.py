@@ -167,7 +167,9 @@ def _setup(rt: Runtime, c: Container) -> tuple[str, list, tuple | None]:
             payload["network_info"][name] = net
         c.state["network_payload"] = payload
         rt.save(c)
-        pending = _netavark(rt).begin("setup", path, payload)
+        bridges = [n["network_interface"] for n in payload["network_info"].values()
+                   if n.get("driver") == "bridge" and n.get("network_interface")] if not rt.rootless else []
+        pending = _netavark(rt).begin("setup", path, payload, after_ok=lambda: _hold(bridges) if bridges else None)
     except BaseException:
         _undo(rt, c, socks, path, payload)
         raise
@@ -175,6 +177,54 @@ def _setup(rt: Runtime, c: Container) -> tuple[str, list, tuple | None]:
     c.state["network_payload"] = payload
     c.state["ports"] = ports
     return path, socks, (pending, payload)
+
+
+def _hold(bridges: list[str]) -> None:
+    from berth.network import bridgekeep
+
+    for b in bridges:
+        bridgekeep.hold(b)
+
+
+def remove_network(rt: Runtime, name: str) -> None:
+    """Forget a network, and take its bridge and network-level rules off the host."""
+    store = networks_of(rt)
+    net = store.get(name)
+    retire_bridge(rt, net)
+    store.remove(net["name"])
+
+
+def retire_bridge(rt: Runtime, net: dict) -> None:
+    """Undo bridgekeep.hold: release the pair, and if no container is left on the bridge have
+    netavark's own teardown remove the bridge and its rules, through a throw-away namespace
+    attached and detached again (netavark has no "remove network" verb)."""
+    from berth.network import bridgekeep, netns
+
+    bridge = net.get("network_interface") or ""
+    if rt.rootless or net.get("driver") != "bridge" or not bridge or not bridgekeep.held(bridge):
+        return
+    if set(bridgekeep.ports(bridge)) - {bridgekeep.names(bridge)[0]}:
+        bridgekeep.release(bridge)  # others are attached: the last of them takes it all down
+        return
+    store = networks_of(rt)
+    cid = os.urandom(32).hex()
+    path = netns.create(rt.runroot, f"berth-retire-{cid[:12]}")
+    try:
+        ip = store.allocate(net, cid)
+        payload = {"container_id": cid, "container_name": f"retire-{cid[:12]}", "port_mappings": [],
+                   "networks": {net["name"]: {"static_ips": [ip], "aliases": [], "interface_name": "eth0"}},
+                   "network_info": {net["name"]: net}}
+        nv = _netavark(rt)
+        try:
+            nv.setup(path, payload)
+        finally:
+            bridgekeep.release(bridge)
+        nv.teardown(path, payload)
+    except BerthError:
+        bridgekeep.release(bridge)
+    finally:
+        netns.remove(path)
+        store.release(cid)
 
 
 def _finish(rt: Runtime, c: Container, pending_and_payload: tuple, socks: list) -> None:

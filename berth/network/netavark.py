@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 
 from berth.errors import BerthError
 
@@ -40,9 +41,10 @@ def _host_lock(rootless: bool) -> str:
 class Pending:
     """A netavark call in flight; it holds the host lock until result() is called."""
 
-    def __init__(self, proc: subprocess.Popen, lock) -> None:
+    def __init__(self, proc: subprocess.Popen, lock, after_ok: Callable[[], None] | None = None) -> None:
         self.proc = proc
         self.lock = lock
+        self.after_ok = after_ok
         self.out: str | None = None
 
     def result(self) -> str:
@@ -50,6 +52,8 @@ class Pending:
             return self.out
         try:
             out, err = self.proc.communicate()
+            if self.proc.returncode == 0 and self.after_ok is not None:
+                self.after_ok()  # still under the host lock: nobody tears the bridge down meanwhile
         finally:
             self.lock.__exit__(None, None, None)
         self.out = out
@@ -80,7 +84,7 @@ class Netavark:
     def _run(self, verb: str, netns: str, payload: dict) -> str:
         return self.begin(verb, netns, payload).result()
 
-    def begin(self, verb: str, netns: str, payload: dict) -> Pending:
+    def begin(self, verb: str, netns: str, payload: dict, after_ok: Callable[[], None] | None = None) -> Pending:
         """Start netavark and return at once: a container's network is set up while the runtime
         creates the container (the netns exists before either starts; only the container's
         process needs the network, and it starts after result())."""
@@ -108,7 +112,7 @@ class Netavark:
         except OSError:
             pass  # netavark died early: result() reports why
         proc.stdin = None
-        return Pending(proc, lock)
+        return Pending(proc, lock, after_ok)
 
     def setup(self, netns: str, payload: dict) -> dict:
         return parse_status(self._run("setup", netns, payload))

@@ -81,7 +81,7 @@ def _kv(items: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.cli.output import print_json, print_rows, template_each
-    from berth.engine.network import networks_of
+    from berth.engine.network import networks_of, remove_network
 
     rt = engine(args)
     store = networks_of(rt)
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
                                      "delete containers and pods: network is being used")
                 for c in users:
                     lifecycle.remove(rt, c, force=True)
-                store.remove(net["name"])
+                remove_network(rt, net["name"])
                 print(n)
             except BerthError as e:
                 sys.stderr.write(f"Error: {e.message}\n")
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         used = {n for c in rt.containers() for n in (c.config.get("networks") or {})}
         for net in _filter(store.list(), args.filter):
             if net["name"] != "podman" and net["name"] not in used:
-                store.remove(net["name"])
+                remove_network(rt, net["name"])
                 print(net["name"])
     elif verb == "exists":
         return 0 if store.exists(args.name) else 1

@@ -40,6 +40,13 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"Error: removing volume {v.name}: {e}\n")
     for img in rt.images.list():
         rt.images.remove(img.id)
+    from berth.engine.network import networks_of, retire_bridge
+
+    for net in networks_of(rt).list():  # the default network's bridge too: reset leaves the host clean
+        try:
+            retire_bridge(rt, net)
+        except Exception as e:  # noqa: BLE001 - reset goes on whatever one network does
+            sys.stderr.write(f"Error: removing the bridge of network {net.get('name')}: {e}\n")
     rt.db.close()
     # anything still mounted below the store must go before the tree does
     with open("/proc/self/mountinfo") as f:
