@@ -235,7 +235,7 @@ def import_and_restore(rt: Runtime, src: BinaryIO, opts: RestoreOptions) -> Cont
     created: Container | None = None
     try:
         try:
-            apply_layer(src, stage)
+            apply_layer(src, stage, digest=False)
         except BerthError as e:
             raise InvalidArgument(f"failed to read the checkpoint archive: {e}") from None
         try:
@@ -254,14 +254,14 @@ def import_and_restore(rt: Runtime, src: BinaryIO, opts: RestoreOptions) -> Cont
             shutil.copy(os.path.join(stage, "ctr.log"), os.path.join(bundle, "ctr.log"))
         if not opts.ignore_rootfs and os.path.exists(os.path.join(stage, "rootfs-diff.tar")):
             with open(os.path.join(stage, "rootfs-diff.tar"), "rb") as f:
-                apply_layer(f, rt.layers.container_changes_dir(created.id))
+                apply_layer(f, rt.layers.container_changes_dir(created.id), digest=False)
         if not opts.ignore_volumes and os.path.isdir(os.path.join(stage, "volumes")):
             for tarname in os.listdir(os.path.join(stage, "volumes")):
                 name = tarname.removesuffix(".tar")
                 dest = os.path.join(rt.root, "volumes", name, "_data")
                 os.makedirs(dest, exist_ok=True)
                 with open(os.path.join(stage, "volumes", tarname), "rb") as f:
-                    apply_layer(f, dest)
+                    apply_layer(f, dest, digest=False)
         status = None
         try:
             with open(os.path.join(stage, "network.status")) as f:
