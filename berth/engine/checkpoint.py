@@ -93,22 +93,56 @@ def checkpoint(rt: Runtime, c: Container, opts: CheckpointOptions, out: BinaryIO
         c.state["checkpoint_network"] = {"status": c.state.get("network_status"),
                                          "payload": c.state.get("network_payload")}
         c.state["checkpoint_opts"] = {"tcp_established": opts.tcp_established, "file_locks": opts.file_locks}
+        unmount: _Unmount | None = None
         if not opts.leave_running:
             # the process is gone; conmon's exit command finds the container already settled
             c.status = Status.EXITED
             c.state.update(checkpointed=True, finished_at=time.time(), pid=0, exit_code=0)
             rt.save(c)
-            lifecycle.cleanup_storage(rt, c)
+            if opts.export:
+                unmount = _Unmount(rt, c.id)
+            lifecycle.cleanup_storage(rt, c, unmount_rootfs=unmount is None)
         else:
             rt.save(c)
         stats = {"runtime_checkpoint_duration": int(dump_time * 1e6)}
         if opts.export:
             t1 = time.monotonic()
-            write_archive(rt, c, opts, out)
+            try:
+                write_archive(rt, c, opts, out)
+            finally:
+                if unmount is not None:
+                    unmount.join(rt, c)
             stats["export_duration"] = int((time.monotonic() - t1) * 1e6)
             if not opts.keep:
                 shutil.rmtree(img, ignore_errors=True)
         return stats
+
+
+class _Unmount:
+    """The container layer's unmount, in a thread while the archive is written: unmounting an overlay
+    syncs its whole upper filesystem, where the CRIU images just landed (0.1-0.2 s for 200 MB of
+    memory, disk-bound), and the archive is CPU-bound.  The layer's upper dir, which the archive
+    reads, is a plain directory either way."""
+
+    def __init__(self, rt: Runtime, cid: str) -> None:
+        import threading
+
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(rt, cid), name="unmount", daemon=True)
+        self.thread.start()
+
+    def _run(self, rt: Runtime, cid: str) -> None:
+        try:
+            rt.layers.unmount_container(cid)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller by join
+            self.error = e
+
+    def join(self, rt: Runtime, c: Container) -> None:
+        self.thread.join()
+        if self.error is not None:
+            c.state["mounted"] = True  # still mounted: a later cleanup or rm unmounts it
+            rt.save(c)
+            raise self.error
 
 
 def _changes(rt: Runtime, c: Container) -> tuple[str, list[str]]:
@@ -137,11 +171,20 @@ def _volume_sources(rt: Runtime, c: Container) -> dict[str, str]:
     return out
 
 
-def write_archive(rt: Runtime, c: Container, opts: CheckpointOptions, out: BinaryIO | None) -> None:
-    import tempfile
+def _mkdtemp(parent: str, prefix: str) -> str:
+    """tempfile.mkdtemp without importing tempfile (~3 ms of every checkpoint and restore)."""
+    while True:
+        path = os.path.join(parent, prefix + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
 
+
+def write_archive(rt: Runtime, c: Container, opts: CheckpointOptions, out: BinaryIO | None) -> None:
     bundle = rt.bundle(c.id)
-    stage = tempfile.mkdtemp(prefix="ckpt-", dir=rt.bundle(c.id))
+    stage = _mkdtemp(bundle, "ckpt-")
     try:
         doc = {"id": c.id, "name": c.name, "image_id": c.image_id, "created": c.created, "config": c.config}
         _dump(os.path.join(stage, "config.dump"), doc)
@@ -226,12 +269,10 @@ def restore_in_place(rt: Runtime, c: Container, opts: RestoreOptions) -> Contain
 
 def import_and_restore(rt: Runtime, src: BinaryIO, opts: RestoreOptions) -> Container:
     """Restore from an archive, on this store or one that never saw the container."""
-    import tempfile
-
     from berth.storage.apply import apply_layer
 
     os.makedirs(os.path.join(rt.root, "containers"), exist_ok=True)
-    stage = tempfile.mkdtemp(prefix="import-", dir=os.path.join(rt.root, "containers"))
+    stage = _mkdtemp(os.path.join(rt.root, "containers"), "import-")
     created: Container | None = None
     try:
         try:
@@ -317,11 +358,12 @@ def _recreate(rt: Runtime, doc: dict, opts: RestoreOptions) -> Container:
 
 def _restore(rt: Runtime, c: Container, opts: RestoreOptions, old_status: dict | None) -> Container:
     from berth.engine import lifecycle
-    from berth.network.ports import parse_publish
     from berth.oci.checkpoint import restore_runtime_opts
 
     copy = bool(opts.name)
     if opts.publish:
+        from berth.network.ports import parse_publish  # here: ipaddress and socket cost ~4 ms
+
         ports: list[dict] = []
         for p in opts.publish:
             ports += parse_publish(p)
