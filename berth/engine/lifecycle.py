@@ -287,8 +287,9 @@ def sd_notify(message: str) -> None:
         s.close()
 
 
-def cleanup_storage(rt: Runtime, c: Container) -> None:
-    """Unmount and delete the runtime's record: Stopped -> Exited."""
+def cleanup_storage(rt: Runtime, c: Container, unmount_rootfs: bool = True) -> None:
+    """Unmount and delete the runtime's record: Stopped -> Exited.  unmount_rootfs=False: the caller
+    unmounts the container's layer itself (checkpoint does it while it writes the archive)."""
     if c.state.get("health_pid"):
         from berth.engine.health import stop_scheduler
 
@@ -299,7 +300,8 @@ def cleanup_storage(rt: Runtime, c: Container) -> None:
         from berth.engine import network
 
         network.teardown(rt, c)
-    rt.layers.unmount_container(c.id)
+    if unmount_rootfs:
+        rt.layers.unmount_container(c.id)
     if c.config.get("volumes"):
         from berth.engine.volmounts import release_all
 

@@ -30,18 +30,15 @@ from __future__ import annotations
 import errno
 import fcntl
 import functools
-import hashlib
 import itertools
 import os
 import shutil
 import stat
 import subprocess
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from types import ModuleType
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, NamedTuple
 
 from berth.errors import StorageError, UnsafeArchive
 from berth.storage.tarstream import BLKTYPE, CHRTYPE, LNKTYPE, SYMTYPE, Member, TarScanner, show
@@ -58,15 +55,16 @@ except ImportError:  # pragma: no cover
     zstandard = None
 
 _CHUNK = 1 << 20
-_ZSTD_SLICE = 1 << 15  # compressed bytes per zstd call: bounds a decompression bomb's output
-_RECORD = 10240  # GNU tar's default record size
+_ZSTD_READ = 1 << 17  # compressed bytes per read of the source
+_ZSTD_OUT = 1 << 17  # uncompressed bytes per chunk: fits the L2 cache (1 MiB is 1.5x slower)
+_BLOCKING = 256  # tar reads its pipe in 128 KiB records: 40% less CPU than its default 10 KiB ones
+_RECORD = _BLOCKING * 512
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _WH, _OPAQUE, _AUFS = b".wh.", b".wh..wh..opq", b".wh..wh."
 
 
-@dataclass(frozen=True)
-class ApplyResult:
-    diff_id: str  # "sha256:<hex>" of the uncompressed tar stream
+class ApplyResult(NamedTuple):  # not a dataclass: importing dataclasses costs ~8 ms per command
+    diff_id: str  # "sha256:<hex>" of the uncompressed tar stream ("" when not asked for)
     size: int  # bytes of the uncompressed stream
     whiteouts: int  # whiteout and opaque markers converted
 
@@ -74,8 +72,11 @@ class ApplyResult:
 def apply_layer(src: BinaryIO, dest: str | os.PathLike[str], *, rootless: bool = False,
                 expected_diff_id: str | None = None,
                 whiteout_format: Literal["overlay", "vfs"] = "overlay",
-                tar_split: str | None = None) -> ApplyResult:
+                tar_split: str | None = None, digest: bool = True) -> ApplyResult:
     """Extract the layer read from `src` into `dest`.
+
+    digest=False skips the diff ID (sha256 of the whole stream, ~0.7 ms per MB): for archives
+    that carry no digest to check, such as checkpoint archives.
 
     overlay: `dest` must be empty (created if missing).  ``dir/.wh.NAME`` becomes a
     0:0 char device, ``dir/.wh..wh..opq`` sets ``trusted.overlay.opaque=y`` (rootless:
@@ -96,6 +97,8 @@ def apply_layer(src: BinaryIO, dest: str | os.PathLike[str], *, rootless: bool =
     os.makedirs(path, exist_ok=True)
     if whiteout_format == "overlay" and os.listdir(path):
         raise StorageError(f"layer destination {os.fsdecode(path)} is not empty")
+    if not digest and (expected_diff_id is not None or tar_split is not None):
+        raise ValueError("a diff ID check or a tar-split needs the digest")
     split = None
     if tar_split is not None:
         from berth.storage.tarsplit import SplitWriter
@@ -103,7 +106,7 @@ def apply_layer(src: BinaryIO, dest: str | os.PathLike[str], *, rootless: bool =
         split = SplitWriter(tar_split)
     applier = _Applier(path, rootless, whiteout_format == "vfs", split)
     try:
-        result = applier.run(src)
+        result = applier.run(src, digest)
         if expected_diff_id is not None and result.diff_id != expected_diff_id:
             raise StorageError(f"layer diff ID mismatch: expected {expected_diff_id}, got {result.diff_id}")
         applier.make_whiteouts()
@@ -126,7 +129,8 @@ def _raw(src: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def _uncompressed(src: BinaryIO) -> Iterator[bytes]:
+def _uncompressed(src: BinaryIO) -> Iterator[bytes | memoryview]:
+    """The uncompressed stream in chunks; a zstd chunk is only valid until the next one is asked for."""
     raw = _raw(src)
     head = b""
     for chunk in raw:
@@ -135,11 +139,12 @@ def _uncompressed(src: BinaryIO) -> Iterator[bytes]:
             break
     if not head:
         return
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        yield from _unzstd(_ZstdSource(head, src))
+        return
     stream = itertools.chain([head], raw)
     if head[:2] == b"\x1f\x8b":
         yield from _gunzip(stream)
-    elif head[:4] == b"\x28\xb5\x2f\xfd":
-        yield from _coalesce(_unzstd(stream))
     else:
         yield from stream
 
@@ -169,42 +174,110 @@ def _gunzip(stream: Iterable[bytes]) -> Iterator[bytes]:
         raise StorageError("layer stream is truncated (incomplete gzip data)")
 
 
-def _unzstd(stream: Iterable[bytes]) -> Iterator[bytes]:
+def _unzstd(source: _ZstdSource) -> Iterator[memoryview]:
+    """zstd frames, one after the other, decompressed into one reused buffer: the output per call is
+    bounded by the buffer (a decompression bomb costs time, not memory), and nothing is allocated per
+    chunk (decompressobj returns a new, possibly huge, bytes object per call: 5x slower on memory
+    pages, which compress to almost nothing)."""
     if zstandard is None:
         raise StorageError("zstd layer needs the zstandard module")
-    dctx = zstandard.ZstdDecompressor()
-    d = dctx.decompressobj()
+    reader = zstandard.ZstdDecompressor().stream_reader(source, read_size=_ZSTD_READ, read_across_frames=True,
+                                                        closefd=False)
+    buf = bytearray(_ZSTD_OUT)
+    view = memoryview(buf)
     try:
-        for chunk in stream:
-            view = memoryview(chunk)
-            for i in range(0, len(view), _ZSTD_SLICE):
-                piece: bytes | memoryview = view[i : i + _ZSTD_SLICE]
-                while piece:
-                    if d.eof:
-                        d = dctx.decompressobj()
-                    if out := d.decompress(piece):
-                        yield out
-                    piece = d.unused_data if d.eof else b""
+        while n := reader.readinto(buf):
+            yield view[:n]
+        if source.read(_ZSTD_READ):  # the reader stopped before the end of its input
+            raise StorageError("corrupt zstd layer: data after the last frame")
     except zstandard.ZstdError as exc:
         raise StorageError(f"corrupt zstd layer: {exc}") from None
-    if not d.eof:
+    if not source.complete():
         raise StorageError("layer stream is truncated (incomplete zstd frame)")
 
 
-def _coalesce(parts: Iterable[bytes]) -> Iterator[bytes]:
-    pending: list[bytes] = []
-    size = 0
-    for part in parts:
-        pending.append(part)
-        size += len(part)
-        if size >= _CHUNK:
-            yield b"".join(pending)
-            pending, size = [], 0
-    if pending:
-        yield b"".join(pending)
+class _ZstdSource:
+    """The compressed bytes as zstandard's stream_reader pulls them, walking the frame and block
+    headers on the way (RFC 8878): stream_reader ends quietly where its input ends, even inside a
+    frame, so this walk is what tells a truncated stream from a complete one."""
+
+    _MAGIC, _FRAME_HEADER, _BLOCK, _SKIPPABLE = range(4)
+    _DICT_ID_LEN = (0, 1, 2, 4)
+    _CONTENT_SIZE_LEN = (0, 2, 4, 8)
+
+    def __init__(self, head: bytes, src: BinaryIO) -> None:
+        self._head: bytes | None = head
+        self._src = src
+        self._state, self._want, self._skip = self._MAGIC, 4, 0
+        self._header = b""
+        self._checksum = False
+        self._frames = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head is not None:
+            data, self._head = self._head, None
+        else:
+            data = self._src.read(size)
+        if data:
+            self._walk(data)
+        return data
+
+    def complete(self) -> bool:
+        return self._frames > 0 and self._state == self._MAGIC and not self._header and not self._skip
+
+    def _walk(self, data: bytes) -> None:
+        pos, n = 0, len(data)
+        while pos < n:
+            if self._skip:
+                take = min(self._skip, n - pos)
+                self._skip -= take
+                pos += take
+                continue
+            take = min(self._want - len(self._header), n - pos)
+            self._header += data[pos : pos + take]
+            pos += take
+            if len(self._header) == self._want:
+                header, self._header = self._header, b""
+                self._next(header)
+
+    def _next(self, h: bytes) -> None:
+        if self._state == self._MAGIC:
+            if h == b"\x28\xb5\x2f\xfd":
+                self._state, self._want = self._FRAME_HEADER, 1
+            elif h[0] & 0xF0 == 0x50 and h[1:] == b"\x2a\x4d\x18":
+                self._state, self._want = self._SKIPPABLE, 4
+            # anything else: the decompressor refuses it
+        elif self._state == self._SKIPPABLE:
+            self._state, self._want, self._skip = self._MAGIC, 4, int.from_bytes(h, "little")
+        elif self._state == self._FRAME_HEADER:
+            fhd = h[0]
+            single = bool(fhd & 0x20)
+            content_size = self._CONTENT_SIZE_LEN[fhd >> 6] or (1 if single else 0)
+            self._checksum = bool(fhd & 0x04)
+            self._state, self._want = self._BLOCK, 3
+            self._skip = (0 if single else 1) + self._DICT_ID_LEN[fhd & 3] + content_size
+        else:  # block header: last flag, type (raw, RLE, compressed), size
+            v = int.from_bytes(h, "little")
+            self._skip = 1 if (v >> 1) & 3 == 1 else v >> 3
+            if v & 1:
+                self._frames += 1
+                self._state, self._want = self._MAGIC, 4
+                self._skip += 4 if self._checksum else 0
 
 
 # --- GNU tar ----------------------------------------------------------------------------
+
+
+def scratch_file() -> BinaryIO:
+    """An unnamed file in $TMPDIR for a child's stderr: tempfile.TemporaryFile without importing
+    tempfile (~3 ms per command)."""
+    try:
+        fd = os.open(os.environ.get("TMPDIR") or "/tmp", os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError:
+        import tempfile
+
+        return tempfile.TemporaryFile()
+    return os.fdopen(fd, "w+b")
 
 
 @functools.lru_cache(maxsize=1)
@@ -221,7 +294,7 @@ def tar_directory(path: str, out: BinaryIO) -> None:
     """Write `path`'s tree to `out` as a tar (export): numeric owners, xattrs, no "./" prefix."""
     tar = _gnu_tar()
     names = sorted(os.listdir(path))
-    with tempfile.TemporaryFile() as errors:
+    with scratch_file() as errors:
         argv = [tar, "--create", "--file=-", f"--directory={path}", "--numeric-owner", "--xattrs",
                 "--xattrs-include=*", "--xattrs-exclude=trusted.overlay.*", "--sparse", "--", *names]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors,
@@ -246,7 +319,8 @@ class _Tar:
 
     def __init__(self, dest: bytes, rootless: bool) -> None:
         self.argv: list[str | bytes] = [
-            _gnu_tar(), "--extract", "--file=-", b"--directory=" + dest, "--numeric-owner", "--same-owner",
+            _gnu_tar(), "--extract", "--file=-", f"--blocking-factor={_BLOCKING}", b"--directory=" + dest,
+            "--numeric-owner", "--same-owner",
             "--same-permissions", "--delay-directory-restore", "--xattrs", "--xattrs-include=*",
             "--xattrs-exclude=trusted.overlay.*", "--xattrs-exclude=user.overlay.*", "--warning=no-unknown-keyword",
         ]
@@ -257,7 +331,7 @@ class _Tar:
 
     def write(self, data: memoryview) -> None:
         if self.proc is None:
-            self.errors = tempfile.TemporaryFile()
+            self.errors = scratch_file()
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                          stderr=self.errors, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
             try:
@@ -335,11 +409,16 @@ class _Applier:
         self.marks: list[tuple[list[bytes], bool]] = []  # overlay: (path, is opaque marker)
         self.whiteouts = 0
 
-    def run(self, src: BinaryIO) -> ApplyResult:
-        digest, size = hashlib.sha256(), 0
+    def run(self, src: BinaryIO, digest: bool = True) -> ApplyResult:
+        sha, size = None, 0
+        if digest:
+            import hashlib  # here: loading OpenSSL costs ~4 ms, and checkpoint archives need no digest
+
+            sha = hashlib.sha256()
         scanner, split = self.scanner, self.split
         for chunk in _uncompressed(src):
-            digest.update(chunk)
+            if sha is not None:
+                sha.update(chunk)
             if split is None:
                 scanner.feed(chunk)
             elif scanner.done:
@@ -351,7 +430,7 @@ class _Applier:
             size += len(chunk)
         scanner.finish()
         self.tar.finish()
-        return ApplyResult(f"sha256:{digest.hexdigest()}", size, self.whiteouts)
+        return ApplyResult(f"sha256:{sha.hexdigest()}" if sha is not None else "", size, self.whiteouts)
 
     def _on_member(self, m: Member) -> bool:
         def label() -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from berth.oci.checkpoint import find_criu
-from tests.conftest import Berth
+from tests.conftest import Berth, until
 
 CRIU, WHY = find_criu()
 pytestmark = pytest.mark.skipif(not CRIU, reason=f"no usable CRIU: {WHY}")
@@ -35,6 +35,12 @@ def _grows_from(b: Berth, name: str, at: int) -> None:
     assert min(after) > at  # never restarted from 1: every value after the restore comes after `at`
 
 
+def _images_gone(b: Berth, name: str) -> bool:
+    """No CRIU images left in the container's bundle (they are removed in the background)."""
+    bundle = Path(b.root, "containers", b.out("inspect", "-f", "{{.Id}}", name), "userdata")
+    return not [p for p in bundle.iterdir() if p.name.startswith("checkpoint")]
+
+
 @pytest.fixture
 def other(tmp_path: Path, busybox_tar: Path):
     """A second store on this machine, standing in for another host."""
@@ -52,9 +58,11 @@ def test_checkpoint_and_restore_in_place(bb):
     assert bb.out("inspect", "-f", "{{.State.Status}}", "c") == "exited"
     time.sleep(0.5)
     assert _last(bb, "c") == at  # frozen
+    assert not _images_gone(bb, "c")
     bb("container", "restore", "c")
     assert bb.out("inspect", "-f", "{{.State.Status}}", "c") == "running"
     _grows_from(bb, "c", at)
+    until(lambda: _images_gone(bb, "c"))
 
 
 def test_export_and_import_into_another_store_keeps_files_and_address(bb, other, tmp_path):
@@ -64,9 +72,11 @@ def test_export_and_import_into_another_store_keeps_files_and_address(bb, other,
     archive = str(tmp_path / "c.tar.zst")
     bb("container", "checkpoint", "-e", archive, "c")
     at = _last(bb, "c")
+    until(lambda: _images_gone(bb, "c"))  # exported: nothing of them stays behind
     cid = other.out("container", "restore", "-i", archive)
     assert cid == bb.out("inspect", "-f", "{{.Id}}", "c")
     _grows_from(other, "c", at)
+    until(lambda: _images_gone(other, "c"))
     assert other.out("exec", "c", "cat", "/root/state") == "kept"
     assert other("exec", "c", "ls", "/etc/group", check=False).returncode != 0
     assert other.out("exec", "c", "cat", "/vol/v") == "in-volume"

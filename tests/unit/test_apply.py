@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import shutil
 import stat
 import tarfile
@@ -356,6 +357,67 @@ def test_tar_failure_reports_stderr(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="^tar failed: .*nothere"):
         apply_layer(io.BytesIO(build([reg("a", b"x"), link("b", "nothere")])), tmp_path / "d")
     assert os.listdir(tmp_path / "d") == []
+
+
+def _zstd_variants(raw: bytes) -> dict[str, bytes]:
+    """The same tar as zstd streams with every frame-header shape the reader must walk over."""
+    zstandard = pytest.importorskip("zstandard")
+    half = len(raw) // 2
+    skippable = b"\x5a\x2a\x4d\x18" + (7).to_bytes(4, "little") + b"ignored"
+    return {
+        "plain": zstandard.ZstdCompressor().compress(raw),
+        "checksum, no size": zstandard.ZstdCompressor(write_checksum=True, write_content_size=False).compress(raw),
+        "two frames": zstandard.ZstdCompressor().compress(raw[:half]) + zstandard.ZstdCompressor().compress(raw[half:]),
+        # zstd:chunked keeps its table of contents in a skippable frame at the end
+        "skippable frames": zstandard.ZstdCompressor(level=19).compress(raw[:half]) + skippable
+        + zstandard.ZstdCompressor().compress(raw[half:]) + skippable,
+        "streamed by threads": zstandard.ZstdCompressor(threads=2, write_checksum=True).compress(raw),
+    }
+
+
+def test_zstd_frames_of_every_shape(tmp_path: Path) -> None:
+    raw = normal_layer(tarfile.PAX_FORMAT)
+    want = "sha256:" + hashlib.sha256(raw).hexdigest()
+    for i, (what, data) in enumerate(_zstd_variants(raw).items()):
+        assert apply_layer(io.BytesIO(data), tmp_path / f"d{i}").diff_id == want, what
+        check_normal(tmp_path / f"d{i}")
+        assert apply_layer(Trickle(data, i), tmp_path / f"t{i}").diff_id == want, what  # type: ignore[arg-type]
+
+
+def test_truncated_zstd_is_refused_at_every_length(tmp_path: Path) -> None:
+    """A zstd stream cut anywhere (inside a header, a block, the checksum) is refused, never applied
+    as if it were whole, even where the cut leaves a valid tar behind."""
+    raw = build([reg("a", b"x" * 300_000), reg("b", os.urandom(200_000))])
+    for i, (what, data) in enumerate(_zstd_variants(raw).items()):
+        cuts = sorted({*range(1, 40), *range(len(data) - 40, len(data)), *range(40, len(data), 997)})
+        for cut in cuts:
+            dest = tmp_path / f"d{i}-{cut}"
+            try:
+                res = apply_layer(io.BytesIO(data[:cut]), dest, digest=False)
+            except StorageError as e:
+                assert not isinstance(e, UnsafeArchive) and re.search("truncated|corrupt zstd", str(e)), (what, cut)
+                assert os.listdir(dest) == [], (what, cut)
+            else:  # only a cut between frames, before a skippable one, leaves every byte of the tar
+                assert res.size == len(raw) and data[cut:].startswith(b"\x5a\x2a\x4d\x18"), (what, cut)
+
+
+def test_zstd_memory_pages_decompress_in_bounded_chunks(tmp_path: Path) -> None:
+    """200 MB of one repeated byte (a process's memory) is a few KB of zstd: it is written out in
+    small chunks, not inflated into one huge buffer."""
+    zstandard = pytest.importorskip("zstandard")
+    raw = build([reg("pages.img", b"x" * (64 << 20))])
+    data = zstandard.ZstdCompressor(level=3).compress(raw)
+    assert len(data) < 64 << 10
+    sizes = [len(c) for c in apply_mod._uncompressed(io.BytesIO(data))]
+    assert sum(sizes) == len(raw) and max(sizes) <= 1 << 17
+    res = apply_layer(io.BytesIO(data), tmp_path / "d", digest=False)
+    assert res.diff_id == "" and res.size == len(raw)
+    assert os.path.getsize(tmp_path / "d/pages.img") == 64 << 20
+
+
+def test_digest_is_needed_for_checks(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        apply_layer(io.BytesIO(build([reg("a", b"x")])), tmp_path / "d", digest=False, expected_diff_id="sha256:0")
 
 
 def test_zstd_needs_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
