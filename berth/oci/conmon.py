@@ -12,10 +12,10 @@ Protocol (Podman's libpod/oci_conmon_common.go, conmon api-version 1):
 
 from __future__ import annotations
 
+import _socket  # not socket.py: see engine/attach.py
 import json
 import os
 import select
-import socket
 
 from berth.errors import RuntimeFailure
 from berth.oci.runtime import OCIRuntime, classify_start_error
@@ -94,8 +94,8 @@ def build_argv(conmon: str, runtime: OCIRuntime, c: ConmonLaunch) -> list[str]:
 
 def launch(conmon: str, runtime: OCIRuntime, c: ConmonLaunch) -> tuple[int, int]:
     """Start conmon and have it create the container; returns (container pid, conmon pid)."""
-    sync_parent, sync_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    start_parent, start_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sync_parent, sync_child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    start_parent, start_child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
     env["_OCI_SYNCPIPE"] = str(sync_child.fileno())
     env["_OCI_STARTPIPE"] = str(start_child.fileno())
@@ -163,7 +163,7 @@ def _spawn(argv: list[str], env: dict[str, str], pass_fds: list[int]) -> int:
     os._exit(127)
 
 
-def _read_sync(sock: socket.socket, oci_log: str) -> tuple[int, str]:
+def _read_sync(sock: _socket.socket, oci_log: str) -> tuple[int, str]:
     ready, _, _ = select.select([sock], [], [], CREATE_TIMEOUT)
     if not ready:
         raise RuntimeFailure("container creation timeout: conmon did not answer")
