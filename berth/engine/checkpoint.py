@@ -232,8 +232,21 @@ def write_archive(rt: Runtime, c: Container, opts: CheckpointOptions, out: Binar
                     _tar_dir(src, os.path.join(stage, "volumes", f"{name}.tar"))
         names = [n for n in ARCHIVE_FILES if os.path.lexists(os.path.join(stage, n))]
         # -h follows the checkpoint/ link to the CRIU images without copying them first
-        tar = subprocess.Popen(["tar", "-C", stage, "-h", "--numeric-owner", "-cf", "-", *names],
-                               stdout=subprocess.PIPE)
+        argv = ["tar", "-C", stage, "-h", "--numeric-owner", "-cf", "-", *names]
+        if opts.compress == "none" and _has_fd(out):
+            # nothing to do in between: tar writes the archive itself, not through a Python copy loop
+            if out is not None:
+                out.flush()
+            target = out if out is not None else open(opts.export, "wb")  # noqa: SIM115
+            try:
+                r = subprocess.run(argv, stdout=target.fileno(), stderr=subprocess.PIPE)
+            finally:
+                if out is None:
+                    target.close()
+            if r.returncode != 0:
+                raise BerthError(f"writing the checkpoint archive failed: {r.stderr.decode(errors='replace').strip()}")
+            return
+        tar = subprocess.Popen(argv, stdout=subprocess.PIPE)
         target = out if out is not None else open(opts.export, "wb")  # noqa: SIM115
         try:
             _compress(tar.stdout, target, opts.compress)
@@ -244,6 +257,16 @@ def write_archive(rt: Runtime, c: Container, opts: CheckpointOptions, out: Binar
             raise BerthError("writing the checkpoint archive failed")
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _has_fd(out: BinaryIO | None) -> bool:
+    if out is None:
+        return True
+    try:
+        out.fileno()
+        return True
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both of the last two
+        return False
 
 
 def _dump(path: str, obj: object) -> None:
