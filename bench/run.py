@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,12 +82,25 @@ def execute(argv: list[str], env: dict[str, str], timeout: float = 300.0) -> Res
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
+        # Not subprocess.run(timeout=...): with a timeout, Popen.wait polls with sleeps growing to
+        # 50 ms, which rounded every measurement up to the next tick (1, 3, 7, ... 63, 113, 163 ms).
+        # A blocking wait returns when the child exits; a timer kills it if it never does.
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
+        expired = threading.Event()
+
+        def kill() -> None:
+            expired.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
         try:
-            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                                timeout=timeout).returncode
-        except subprocess.TimeoutExpired:
-            rc = -1000
+            rc = proc.wait()
+        finally:
+            timer.cancel()
         secs = time.perf_counter() - t0
+        if expired.is_set():
+            rc = -1000
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         out.seek(0)
