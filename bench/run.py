@@ -992,7 +992,14 @@ def write_report(b: Bench, out: Path, elapsed: float) -> list[str]:
     for n in b.notes:
         L.append(f"- {n}")
     L.append("")
-    out.write_text("\n".join(L))
+    # the sections other benches write (bench/features.py between its markers, the pull/push
+    # section after it) stay where they are
+    kept = ""
+    if out.exists():
+        cur = out.read_text()
+        if "<!-- features:begin -->" in cur:
+            kept = cur[cur.index("<!-- features:begin -->"):]
+    out.write_text("\n".join(L) + ("\n" + kept if kept else ""))
     return goal_lines
 
 

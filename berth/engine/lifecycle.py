@@ -485,9 +485,11 @@ def _remove_locked(rt: Runtime, c: Container, volumes: bool = False) -> None:
 
         network.teardown(rt, c)
     rt.layers.remove_container_layer(c.id)
-    shutil.rmtree(os.path.dirname(rt.bundle(c.id)), ignore_errors=True)
-    shutil.rmtree(rt.rundir(c.id), ignore_errors=True)
-    shutil.rmtree(os.path.join(rt.runroot, "persist", c.id), ignore_errors=True)
+    from berth.util import reaper
+
+    for tree in (os.path.dirname(rt.bundle(c.id)), rt.rundir(c.id), os.path.join(rt.runroot, "persist", c.id)):
+        if not reaper.tree(tree):
+            shutil.rmtree(tree, ignore_errors=True)
     try:
         os.unlink(rt.exit_file(c.id))
     except FileNotFoundError:

@@ -116,7 +116,11 @@ class OCIRuntime:
             self._run("delete", "--force", cid, check=False)
             return
         try:
+            from berth.util import reaper
+
             for path in sorted(set((st.get("cgroup_paths") or {}).values()), key=len, reverse=True):
+                if reaper.empty_dir(path):
+                    continue  # a foreground `run --rm`: rmdir'd after it has answered
                 try:
                     os.rmdir(path)
                 except FileNotFoundError:

@@ -344,6 +344,10 @@ def _remove_tree(path: str) -> None:
 
     if not os.path.lexists(path):
         return
+    from berth.util import reaper
+
+    if reaper.tree(path):
+        return
     trash = f"{path}.removing-{os.getpid()}"
     try:
         os.rename(path, trash)

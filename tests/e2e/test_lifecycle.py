@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import conmons_for, mounts_under
+from tests.conftest import conmons_for, mounts_under, until
 
 IMG = "localhost/busybox"
 # Containers get no network unless a test is about networking: bridge setup of parallel stores races on
@@ -454,3 +454,24 @@ def test_system_reset(bb, busybox_tar):
     # the store works again afterwards
     bb("import", str(busybox_tar), IMG)
     assert bb.out(*RUN, "--rm", IMG, "echo", "again") == "again"
+
+
+def test_run_rm_leaves_no_files_of_the_container(bb):
+    """A foreground `run --rm` answers first and has its files deleted right after (util/reaper.py):
+    shortly after it returns nothing named after the container is left in the store or in runc's
+    state, and a command substitution does not wait for that deletion."""
+    cid_file = os.path.join(bb.base, "cid")
+    out = bb.out("run", "--rm", "--cidfile", cid_file, "--network", "none", "localhost/busybox", "echo", "hi")
+    assert out == "hi"
+    with open(cid_file) as f:
+        cid = f.read().strip()
+
+    def leftovers() -> list[str]:
+        found = []
+        for top in (bb.root, bb.runroot):
+            for dirpath, dirnames, filenames in os.walk(top):
+                found += [os.path.join(dirpath, n) for n in dirnames + filenames if cid in n]
+        return found
+
+    until(lambda: not leftovers(), timeout=10)
+    assert bb.out("ps", "-a", "-q") == ""

@@ -91,8 +91,14 @@ def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remov
     lifecycle._wait_exit(rt, c, None)
     c = rt.reload(c)
     code = c.state.get("exit_code", 0)
+    if remove:
+        from berth.util import reaper
+
+        reaper.enable()  # the removed container's files are deleted after we have answered
     lifecycle.cleanup(rt, c.id, remove_after=remove)
     # only once cleanup is done: if anything above raised, the marker stays and the exit command,
     # seeing this process gone, cleans up instead
     lifecycle.unmark_attached(rt, c.id)
+    if remove:
+        reaper.flush()
     raise ContainerExit(code)
