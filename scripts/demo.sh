@@ -37,3 +37,5 @@ say "ps -a shows nothing left; no daemon was ever running:"
 "${BERTH[@]}" ps -a
 root=$("${BERTH[@]}" info --format '{{.Store.GraphRoot}}')
 pgrep -af "conmon.*$root" || echo "(no conmon of this store left, and berth itself never stayed running)"
+say "the podman0 bridge stays up for the next container, as Docker's docker0 does (berth system reset takes it down):"
+ip -br link show podman0 2>/dev/null || echo "(no podman0 bridge)"
