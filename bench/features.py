@@ -319,6 +319,8 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="net,ckpt,rootless")
+    ap.add_argument("--ckpt-reps", type=int, default=0,
+                    help="rounds of the checkpoint rows (default: half of --reps, at least 2)")
     args = ap.parse_args()
     reps = 2 if args.quick else args.reps
     only = set(args.only.split(","))
@@ -353,7 +355,7 @@ def main() -> int:
         try:
             e.b("import", str(tar), "localhost/busybox")
             log("checkpoint ...")
-            rows = bench_checkpoint(e, max(2, reps // 2), base)
+            rows = bench_checkpoint(e, args.ckpt_reps or max(2, reps // 2), base)
             lines += ["| checkpoint -e / restore -i | berth checkpoint | floor | ratio | berth restore | floor | "
                       "ratio | goal |", "|---|---|---|---|---|---|---|---|"]
             for what, ck, rs, fck, frs in rows:
