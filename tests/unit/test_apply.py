@@ -10,6 +10,7 @@ import random
 import re
 import shutil
 import stat
+import sys
 import tarfile
 import zlib
 from pathlib import Path
@@ -421,7 +422,7 @@ def test_digest_is_needed_for_checks(tmp_path: Path) -> None:
 
 
 def test_zstd_needs_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(apply_mod, "zstandard", None)
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # `import zstandard` raises ImportError
     with pytest.raises(StorageError, match="^zstd layer needs the zstandard module$"):
         apply_layer(io.BytesIO(b"\x28\xb5\x2f\xfd" + bytes(20)), tmp_path / "d")
 
