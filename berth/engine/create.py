@@ -6,6 +6,7 @@ import os
 import time
 
 from berth.engine.container import Container, new_state
+from berth.engine.envvars import _read_env_file, merge_env  # noqa: F401  (exec and create share them)
 from berth.engine.options import CreateOptions
 from berth.engine.runtime import Runtime
 from berth.errors import AlreadyExists, BerthError, InvalidArgument, NoSuchImage
@@ -13,41 +14,6 @@ from berth.oci.spec import normalize_cap, parse_signal, parse_ulimit
 from berth.util.ids import new_id, random_name
 
 RESTART_POLICIES = ("", "no", "always", "on-failure", "unless-stopped")
-
-
-def _read_env_file(path: str) -> list[str]:
-    out = []
-    try:
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                if "=" not in line:
-                    val = os.environ.get(line)
-                    if val is not None:
-                        out.append(f"{line}={val}")
-                    continue
-                out.append(line)
-    except OSError as e:
-        raise InvalidArgument(f"open {path}: {e.strerror.lower() if e.strerror else e}") from e
-    return out
-
-
-def merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
-    env: dict[str, str] = {}
-    for e in image_env + user_env:
-        k, sep, v = e.partition("=")
-        if not sep:
-            if k in os.environ:
-                env[k] = os.environ[k]
-            continue
-        if k.endswith("*") and not sep:
-            continue
-        env[k] = v
-    if "PATH" not in env:
-        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", **env}
-    return [f"{k}={v}" for k, v in env.items()]
 
 
 def parse_restart(value: str) -> tuple[str, int]:

@@ -12,7 +12,7 @@ import signal
 import subprocess
 
 from berth.engine.container import Container
-from berth.engine.create import merge_env
+from berth.engine.envvars import merge_env
 from berth.engine.options import ExecOptions
 from berth.engine.runtime import Runtime
 from berth.errors import FailedPrecondition

@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from berth.cli.main import engine
-    from berth.engine.create import _read_env_file
+    from berth.engine.envvars import _read_env_file
     from berth.engine.exec import exec_in
     from berth.engine.options import ExecOptions
 
