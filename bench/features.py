@@ -14,7 +14,6 @@ import os
 import pwd
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,10 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+import procs  # bench/procs.py: the scripts run from bench/, which is first on sys.path
+
+from berth.network.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 PY = str(REPO / ".venv" / "bin" / "python")
@@ -55,21 +58,8 @@ def settle(base: Path, timeout: float = 20.0) -> None:
     must not be timed as part of the other's next command."""
     mark = str(base).encode()
     deadline = time.monotonic() + timeout
-    me = os.getpid()
     while time.monotonic() < deadline:
-        busy = False
-        for d in os.listdir("/proc"):
-            if not d.isdigit() or int(d) == me:
-                continue
-            try:
-                with open(f"/proc/{d}/cmdline", "rb") as f:
-                    cmd = f.read()
-            except OSError:
-                continue
-            if mark in cmd and os.path.basename(cmd.split(b"\0", 1)[0]) not in _RESIDENT:
-                busy = True
-                break
-        if not busy:
+        if not any(mark in cmd and procs.program(cmd) not in _RESIDENT for _, cmd in procs.cmdlines()):
             return
         time.sleep(0.005)
 
@@ -143,14 +133,6 @@ class Engines:
                 pass
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def first_response(port: int, start: float) -> float:
     while True:
         try:
@@ -175,7 +157,7 @@ def bench_network(e: Engines, reps: int) -> list[tuple[str, float, float]]:
     b, p = [], []
     for i in range(reps + 1):
         for label, runner, acc in (("b", e.b, b), ("p", e.p, p))[:: 1 if i % 2 else -1]:
-            port = free_port()
+            port = free_port("tcp")
             name = f"web{label}{i}"
             t = time.perf_counter()
             runner("run", "-d", "--name", name, "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p",

@@ -39,6 +39,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import procs  # bench/procs.py: the scripts run from bench/, which is first on sys.path
+
 REPO = Path(__file__).resolve().parent.parent
 VENV_PY = REPO / ".venv" / "bin" / "python"
 BERTH_BIN = REPO / ".venv" / "bin" / "berth"
@@ -208,23 +210,8 @@ class Bench:
     # ---- quiescence --------------------------------------------------------------------------
 
     def _busy(self, ids: tuple[str, ...]) -> list[tuple[int, str]]:
-        me = os.getpid()
-        busy = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit() or int(d) == me:
-                continue
-            try:
-                with open(f"/proc/{d}/cmdline", "rb") as f:
-                    cmd = f.read()
-            except OSError:
-                continue
-            if not cmd:
-                continue
-            if any(i.encode() in cmd for i in ids):
-                busy.append((int(d), cmd.replace(b"\0", b" ").decode(errors="replace")[:160]))
-            elif self.marker in cmd and os.path.basename(cmd.split(b"\0", 1)[0]) != b"conmon":
-                busy.append((int(d), cmd.replace(b"\0", b" ").decode(errors="replace")[:160]))
-        return busy
+        return [(pid, procs.shown(cmd)) for pid, cmd in procs.cmdlines()
+                if any(i.encode() in cmd for i in ids) or (self.marker in cmd and procs.program(cmd) != b"conmon")]
 
     def settle(self, ids: tuple[str, ...] = (), timeout: float = 30.0) -> None:
         """Wait until no helper process of ours is still working in the background: no process
@@ -631,18 +618,7 @@ class Bench:
         return any(t0 - 1 <= born <= t1 + 1 for t0, t1 in self.start_windows)
 
     def _conmons(self) -> list[tuple[int, str]]:
-        out = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/cmdline", "rb") as f:
-                    cmd = f.read()
-            except OSError:
-                continue
-            if self.marker in cmd:
-                out.append((int(d), cmd.replace(b"\0", b" ").decode(errors="replace")[:160]))
-        return out
+        return [(pid, procs.shown(cmd)) for pid, cmd in procs.cmdlines() if self.marker in cmd]
 
     # ---- main --------------------------------------------------------------------------------
 

@@ -73,6 +73,15 @@ def until(fn, timeout: float = 15.0, every: float = 0.1):
     raise AssertionError("condition not reached")
 
 
+def free_port() -> int:
+    """A TCP port nobody holds right now (on every address), for a test to publish or listen on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
 def mounts_under(path: str) -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return [ln.split(" ")[4] for ln in f if ln.split(" ")[4].startswith(path)]

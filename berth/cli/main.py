@@ -12,6 +12,7 @@ import os
 import sys
 
 from berth.errors import BerthError, ContainerExit
+from berth.flags import GLOBAL_VALUE_FLAGS
 
 # name -> (module, summary).  Group commands ("container run") map onto the same modules.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -96,8 +97,6 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "reset": ("system_reset", "Reset berth storage"),
     },
 }
-GLOBAL_VALUE_FLAGS = ("--root", "--runroot", "--runtime", "--storage-driver", "--storage-opt", "--log-level",
-                      "--cgroup-manager", "--events-backend", "--tmpdir")
 
 
 class Parser(argparse.ArgumentParser):

@@ -125,7 +125,7 @@ def setup(rt: Runtime, c: Container, background: bool = False) -> tuple[str, lis
     return path, socks, finish
 
 
-def _setup(rt: Runtime, c: Container) -> tuple[str, list, tuple | None]:
+def _setup(rt: Runtime, c: Container) -> tuple[str, list, object | None]:
     mode = c.config.get("network", "none")
     if mode == "host":
         return "", [], None
@@ -147,7 +147,6 @@ def _setup(rt: Runtime, c: Container) -> tuple[str, list, tuple | None]:
     nets = c.config.get("networks") or {"podman": {}}
     ports = [dict(p) for p in c.config.get("ports") or []]
     socks = reserve(ports)
-    path = ""
     payload: dict = {"container_id": c.id, "container_name": c.name, "port_mappings": ports,
                      "networks": {}, "network_info": {}}
     try:
@@ -171,12 +170,12 @@ def _setup(rt: Runtime, c: Container) -> tuple[str, list, tuple | None]:
                    if n.get("driver") == "bridge" and n.get("network_interface")] if not rt.rootless else []
         pending = _netavark(rt).begin("setup", path, payload, after_ok=lambda: _hold(bridges) if bridges else None)
     except BaseException:
-        _undo(rt, c, socks, path, payload)
+        _undo(rt, c, socks)
         raise
     c.state["netns"] = path
     c.state["network_payload"] = payload
     c.state["ports"] = ports
-    return path, socks, (pending, payload)
+    return path, socks, pending
 
 
 def _hold(bridges: list[str]) -> None:
@@ -227,31 +226,22 @@ def retire_bridge(rt: Runtime, net: dict) -> None:
         store.release(cid)
 
 
-def _finish(rt: Runtime, c: Container, pending_and_payload: tuple, socks: list) -> None:
+def _finish(rt: Runtime, c: Container, pending, socks: list) -> None:
     from berth.network.netavark import parse_status
 
-    pending, payload = pending_and_payload
     try:
         c.state["network_status"] = parse_status(pending.result())
     except BaseException:
-        _undo(rt, c, socks, c.state.get("netns", ""), payload)
+        _undo(rt, c, socks)
         raise
 
 
-def _undo(rt: Runtime, c: Container, socks: list, path: str, payload: dict) -> None:
-    """A setup that failed part-way leaves nothing: ports, addresses, netavark's work, the netns."""
-    from berth.network import netns
-
+def _undo(rt: Runtime, c: Container, socks: list) -> None:
+    """A setup that failed part-way leaves nothing: ports, addresses, netavark's work, the netns
+    (the state names them before they exist, so teardown finds what there is)."""
     for s in socks:
         s.close()
-    networks_of(rt).release(c.id)
-    if path:
-        try:
-            _netavark(rt).teardown(path, payload)
-        except BerthError:
-            pass
-        netns.remove(path)
-    c.state.update(netns="", network_payload=None, network_status=None)
+    teardown(rt, c)
     rt.save(c)
 
 

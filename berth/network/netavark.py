@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
+from contextlib import ExitStack
 
 from berth.errors import BerthError
 
@@ -41,7 +42,7 @@ def _host_lock(rootless: bool) -> str:
 class Pending:
     """A netavark call in flight; it holds the host lock until result() is called."""
 
-    def __init__(self, proc: subprocess.Popen, lock, after_ok: Callable[[], None] | None = None) -> None:
+    def __init__(self, proc: subprocess.Popen, lock: ExitStack, after_ok: Callable[[], None] | None = None) -> None:
         self.proc = proc
         self.lock = lock
         self.after_ok = after_ok
@@ -55,7 +56,7 @@ class Pending:
             if self.proc.returncode == 0 and self.after_ok is not None:
                 self.after_ok()  # still under the host lock: nobody tears the bridge down meanwhile
         finally:
-            self.lock.__exit__(None, None, None)
+            self.lock.close()
         self.out = out
         if self.proc.returncode != 0:
             msg = out.strip() or err.strip()
@@ -97,13 +98,13 @@ class Netavark:
         # are host-wide: every store's calls take one host lock, or parallel setups break each other
         from berth.engine.locks import locked
 
-        lock = locked(_host_lock(self.rootless))
-        lock.__enter__()
+        lock = ExitStack()  # held past this call: released by Pending.result()
+        lock.enter_context(locked(_host_lock(self.rootless)))
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True)
         except BaseException:
-            lock.__exit__(None, None, None)
+            lock.close()
             raise
         try:
             assert proc.stdin is not None

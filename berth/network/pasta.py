@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 
 from berth.errors import BerthError, InvalidArgument
@@ -19,14 +18,6 @@ from berth.errors import BerthError, InvalidArgument
 
 def available() -> str:
     return shutil.which("pasta") or ""
-
-
-def _free_port(proto: str) -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
-    s.bind(("", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _spec(pm: dict) -> str:
@@ -43,7 +34,9 @@ def start(netns: str, ports: list[dict], pidfile: str) -> None:
         raise BerthError("rootless networking needs pasta: apt install passt")
     for pm in ports:
         if pm["host_port"] == 0:
-            pm["host_port"] = _free_port(pm["protocol"])
+            from berth.network.ports import free_port
+
+            pm["host_port"] = free_port(pm["protocol"])
     tcp = [_spec(p) for p in ports if p["protocol"] == "tcp"]
     udp = [_spec(p) for p in ports if p["protocol"] == "udp"]
     if any(p["protocol"] not in ("tcp", "udp") for p in ports):

@@ -65,6 +65,16 @@ def parse_publish(spec: str) -> list[dict]:
             for p in protos]
 
 
+def free_port(proto: str) -> int:
+    """A host port nobody holds right now, for `-p CTR_PORT` where a helper (pasta, slirp4netns)
+    binds the host side itself."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
+    s.bind(("", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def reserve(mappings: list[dict]) -> list[socket.socket]:
     """Bind every published host port now (picking free ones for random ports, in place)."""
     socks: list[socket.socket] = []

@@ -32,14 +32,6 @@ def available() -> str:
     return shutil.which("slirp4netns") or ""
 
 
-def _free_port(proto: str) -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
-    s.bind(("", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def start(netns: str, ports: list[dict], pidfile: str, api_socket: str, log: str) -> None:
     path = available()
     if not path:
@@ -48,7 +40,9 @@ def start(netns: str, ports: list[dict], pidfile: str, api_socket: str, log: str
         raise InvalidArgument("rootless port forwarding supports tcp and udp only")
     for pm in ports:
         if pm["host_port"] == 0:
-            pm["host_port"] = _free_port(pm["protocol"])
+            from berth.network.ports import free_port
+
+            pm["host_port"] = free_port(pm["protocol"])
     os.makedirs(os.path.dirname(api_socket), exist_ok=True)
     try:
         os.unlink(api_socket)

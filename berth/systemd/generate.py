@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 import time
 
+from berth.flags import GLOBAL_VALUE_FLAGS
 from berth.systemd.escape import escape_arg
 from berth.util.record import field, record
 
@@ -34,8 +35,6 @@ DEFAULT_BOOL_FLAGS = frozenset({
     "--privileged", "--no-healthcheck", "-P", "--publish-all", "--env-host", "--read-only-tmpfs", "--no-hosts",
     "--rmi", "--oom-kill-disable", "--unsetenv-all", "-q", "--quiet", "--help",
 })
-GLOBAL_VALUE_FLAGS = frozenset({"--root", "--runroot", "--runtime", "--storage-driver", "--storage-opt", "--log-level",
-                                "--cgroup-manager", "--events-backend", "--tmpdir"})
 STORE_FLAGS = frozenset({"--root", "--runroot"})
 
 

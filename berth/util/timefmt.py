@@ -108,14 +108,15 @@ def parse_duration(value: str) -> float:
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
-def human_size(n: float) -> str:
-    """go-units HumanSizeWithPrecision(n, 3): decimal units, as podman images prints."""
+def human_size(n: float, precision: int = 3, sep: str = " ") -> str:
+    """go-units HumanSizeWithPrecision(n, precision): decimal units; precision 3 with a space is
+    what `podman images` prints, go-units HumanSize (4, no space) what `system prune` does."""
     units = ["B", "kB", "MB", "GB", "TB", "PB"]
     i = 0
     while n >= 1000 and i < len(units) - 1:
         n /= 1000.0
         i += 1
-    return f"{n:.3g} {units[i]}".replace("e+", "e+")
+    return f"{n:.{precision}g}{sep}{units[i]}"
 
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3,

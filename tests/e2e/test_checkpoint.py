@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from berth.oci.checkpoint import find_criu
-from tests.conftest import Berth, until
+from tests.conftest import Berth, free_port, until
 
 CRIU, WHY = find_criu()
 pytestmark = pytest.mark.skipif(not CRIU, reason=f"no usable CRIU: {WHY}")
@@ -146,7 +146,7 @@ def test_migrate_over_ssh(bb, other, tmp_path):
     key = tmp_path / "id"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "hostkey")], check=True)
-    port = _free_port()
+    port = free_port()
     conf = tmp_path / "sshd_config"
     conf.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp_path / 'hostkey'}\n"
                     f"AuthorizedKeysFile {key}.pub\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
@@ -176,16 +176,6 @@ def test_migrate_over_ssh(bb, other, tmp_path):
     finally:
         sshd.terminate()
         sshd.wait()
-
-
-def _free_port() -> int:
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def test_bad_input_is_refused_cleanly(bb, other, tmp_path):

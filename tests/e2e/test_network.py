@@ -12,6 +12,8 @@ import urllib.request
 
 import pytest
 
+from tests.conftest import free_port
+
 
 def _fetch(url: str, timeout: float = 10.0) -> str:
     end = time.monotonic() + timeout
@@ -23,14 +25,6 @@ def _fetch(url: str, timeout: float = 10.0) -> str:
             if time.monotonic() > end:
                 raise
             time.sleep(0.1)
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture
@@ -50,7 +44,7 @@ def net(bb):
 
 
 def test_published_port_reaches_the_container_from_the_host(bb):
-    port = _free_port()
+    port = free_port()
     bb("run", "-d", "--name", "web", "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p", "8080",
        "-h", "/www")
     assert _fetch(f"http://127.0.0.1:{port}/").strip() == "hello from berth"
@@ -72,7 +66,7 @@ def test_random_host_port_and_publish_all(bb):
 
 
 def test_a_taken_port_is_refused_and_nothing_is_left(bb):
-    port = _free_port()
+    port = free_port()
     bb("run", "-d", "--name", "first", "-p", f"{port}:8080", "localhost/busybox", "sleep", "300")
     r = bb.fail("run", "-d", "--name", "second", "-p", f"{port}:8080", "localhost/busybox", "sleep", "300",
                 code=125)
@@ -90,7 +84,7 @@ def _udp_noports(b, name: str) -> int:
 
 def test_udp_publish(bb):
     # the image has no UDP server; the container's own UDP counters show the datagrams arrive
-    port = _free_port()
+    port = free_port()
     bb("run", "-d", "--name", "udp", "-p", f"{port}:9000/udp", "localhost/busybox", "sleep", "300")
     before = _udp_noports(bb, "udp")
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -134,7 +128,7 @@ def test_internal_network_has_no_way_out(bb):
     bb("network", "create", "--internal", "--subnet", subnet, "--interface-name", f"bi{tag}", f"int{tag}")
     routes = bb.out("run", "--rm", "--network", f"int{tag}", "localhost/busybox", "ip", "route")
     assert "default" not in routes
-    port = _free_port()
+    port = free_port()
     bb("run", "-d", "--name", "pub", "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p", "8080",
        "-h", "/www")
     host_ip = bb.out("inspect", "-f", "{{.NetworkSettings.Gateway}}", "pub")

@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tarfile
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BUSYBOX_TAR, PY, REPO
+from tests.conftest import BUSYBOX_TAR, PY, REPO, free_port
 
 USERS = {"berthrl1": "300000", "berthrl2": "400000"}
 NO_SUBID_USER = "berthrl3"
@@ -177,14 +176,6 @@ def test_resource_limits_warn_instead_of_failing(user):
     assert "Resource limits are not supported and ignored" in r.stderr
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def _fetch(port: int) -> str:
     end = time.monotonic() + 10
     while True:
@@ -198,7 +189,7 @@ def _fetch(port: int) -> str:
 
 
 def test_published_port_and_network_modes(user):
-    port = _free_port()
+    port = free_port()
     user("run", "-d", "--name", "web", "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p", "8080",
          "-h", "/www")
     assert _fetch(port) == "hello from berth"
@@ -500,7 +491,7 @@ def test_storage_opt_errors_and_switching_back(user):
 
 
 def test_slirp4netns_forced_publishes_ports(user):
-    port = _free_port()
+    port = free_port()
     user("run", "-d", "--name", "web", "--network", "slirp4netns", "-p", f"{port}:8080", "localhost/busybox",
          "httpd", "-f", "-p", "8080", "-h", "/www")
     assert _fetch(port) == "hello from berth"
@@ -524,7 +515,7 @@ def test_slirp4netns_when_pasta_is_missing(user):
     user.base.chmod(0o755)
     user.path = _bin_without(user.base, "pasta")
     assert user.out("info", "--format", "{{.Host.RootlessNetworkCmd}}") == "slirp4netns"
-    port = _free_port()
+    port = free_port()
     user("run", "-d", "--name", "web", "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p", "8080",
          "-h", "/www")
     assert _fetch(port) == "hello from berth"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Berth
+from tests.conftest import Berth, free_port
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 USER, PASSWORD = "berthuser", "s3cret-pass"
@@ -32,12 +32,6 @@ def _ensure_installed(binary: str, package: str) -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package], check=True,
                    env=env, capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Registry:

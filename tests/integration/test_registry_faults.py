@@ -80,7 +80,7 @@ def test_redirect_to_other_host_drops_authorization(berth, fake, image: Image) -
 
 
 def test_unreachable_registry_is_one_line(berth) -> None:
-    from tests.integration.conftest import free_port
+    from tests.conftest import free_port
 
     r = berth.fail("pull", NO_TLS, f"127.0.0.1:{free_port()}/x/y", code=125)
     line = _error_line(r)

@@ -17,6 +17,7 @@ def run(args: argparse.Namespace) -> int:
     from berth.cli.commands.container_prune import prune_containers
     from berth.cli.commands.image_prune import prune_images
     from berth.cli.main import engine
+    from berth.util.timefmt import human_size
 
     if not args.force and sys.stdin.isatty():
         sys.stdout.write("WARNING! This command removes:\n\t- all stopped containers\n"
@@ -46,15 +47,5 @@ def run(args: argparse.Namespace) -> int:
         print("Deleted Images")
         for i in imgs:
             print(i)
-    print(f"Total reclaimed space: {_go_human_size(sum(sizes.get(i, 0) for i in imgs))}")
+    print(f"Total reclaimed space: {human_size(sum(sizes.get(i, 0) for i in imgs), 4, '')}")
     return 0
-
-
-def _go_human_size(n: float) -> str:
-    """go-units HumanSize: four significant digits, decimal units, no space ('6.424MB')."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000.0
-        i += 1
-    return f"{n:.4g}{units[i]}"
