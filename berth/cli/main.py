@@ -283,6 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         return 0
+    except OSError as e:
+        # the host refused something berth needed (a --root that is a file, a full disk): one line,
+        # in Go's words as Podman prints them, not a traceback
+        sys.stdout.flush()
+        where = f"{e.filename}: " if e.filename else ""
+        sys.stderr.write(f"Error: {where}{(e.strerror or str(e)).lower()}\n")
+        return 125
 
 
 def entry() -> None:

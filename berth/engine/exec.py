@@ -56,7 +56,7 @@ def exec_capture(rt: Runtime, c: Container, argv: list[str], timeout: float) -> 
         return e.exit_code, e.message
     pfile = os.path.join(rt.rundir(c.id), f"exec-{os.urandom(6).hex()}.json")
     with open(pfile, "w") as f:
-        json.dump(proc, f)
+        f.write(json.dumps(proc))
     try:
         r = subprocess.run(rt.oci.exec_argv(c.id, pfile, tty=False, detach=False), stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
@@ -82,7 +82,7 @@ def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
     pfile = os.path.join(rd, f"exec-{token}.json")
     logfile = os.path.join(rd, f"exec-{token}.log")
     with open(pfile, "w") as f:
-        json.dump(proc, f)
+        f.write(json.dumps(proc))
     argv = rt.oci.exec_argv(c.id, pfile, tty=opts.tty, detach=opts.detach)
     argv[1:1] = ["--log-format", "json", "--log", logfile]
     try:

@@ -177,7 +177,7 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
                                    "source": os.path.join(bundle, "notify"), "options": ["bind", "rprivate"]})
             spec["process"]["env"].append("NOTIFY_SOCKET=/run/notify/notify.sock")
         with open(os.path.join(bundle, "config.json"), "w") as f:
-            json.dump(spec, f)
+            f.write(json.dumps(spec))  # dumps is the C encoder; dump streams in Python (~3 ms here)
         rd = rt.rundir(c.id)
         for stale in (rt.exit_file(c.id), os.path.join(rd, "oci-log"), os.path.join(rd, "pidfile")):
             try:

@@ -4,6 +4,8 @@ half-made left behind (no container record where creation failed, no mount, no c
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from tests.conftest import conmons_for, mounts_under
@@ -222,6 +224,15 @@ def test_import_of_a_missing_file(berth):
     r = berth("import", "/nonexistent.tar", "localhost/x", check=False)
     assert_error(r, 125, "/nonexistent.tar", "no such file or directory")
     assert berth.out("images", "-q") == ""
+
+
+def test_a_root_that_is_a_file(berth, tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_text("not a directory\n")
+    r = subprocess.run([*berth.argv("ps")[:3], "--root", str(plain / "root"), "--runroot", str(plain / "run"),
+                        "ps", "-a"], capture_output=True, text=True, timeout=60)
+    assert_error(r, 125, str(plain), "not a directory")
+    assert plain.read_text() == "not a directory\n"
 
 
 def test_import_of_something_that_is_not_a_tar(berth):

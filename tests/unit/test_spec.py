@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import resource
 
 import pytest
@@ -19,6 +21,7 @@ from berth.oci.spec import (
     parse_ulimit,
     resolve_user,
     seccomp_profile,
+    x32_abi_enabled,
 )
 
 SECCOMP = "/usr/share/containers/seccomp.json"
@@ -100,6 +103,26 @@ def test_seccomp_rules_follow_capabilities():
     assert "read" in names(DEFAULT_CAPABILITIES)
     assert "bpf" not in names(DEFAULT_CAPABILITIES)
     assert "bpf" in names(DEFAULT_CAPABILITIES + ["SYS_ADMIN"])
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the x32 sub-architecture exists on x86-64 only")
+def test_seccomp_architectures_drop_x32_only_when_asked():
+    assert seccomp_profile(list(DEFAULT_CAPABILITIES), SECCOMP, x32=True)["architectures"] == [
+        "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    assert seccomp_profile(list(DEFAULT_CAPABILITIES), SECCOMP, x32=False)["architectures"] == [
+        "SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
+
+
+def test_x32_probe_agrees_with_the_kernel_config():
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            config = f.read()
+    except OSError:
+        pytest.skip("no /proc/config.gz on this kernel to compare the probe with")
+    if "CONFIG_X86_X32_ABI=y" not in config:
+        assert x32_abi_enabled() is False
+    elif "syscall.x32=y" in open("/proc/cmdline").read():
+        assert x32_abi_enabled() is True
 
 
 def test_options_change_the_spec(rootfs):
