@@ -201,6 +201,7 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
             log_level="debug" if rt.opts.log_level == "debug" else "error",
             sdnotify_socket=os.environ.get("NOTIFY_SOCKET", "") if c.config.get("sdnotify") == "container" else "",
             pass_fds=[s.fileno() for s in socks], restore_from=restore_from,
+            warm_up=os.path.exists(attached_marker(rt, c.id)),
             runtime_opts=list(runtime_opts or []))  # conmon holds the published ports while the container runs
         pid, conmon_pid = conmon.launch(conmon.find_conmon(), rt.oci, launch)
         finish_network()

@@ -13,16 +13,18 @@ and `system reset` release the pair and let netavark's own teardown remove them 
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
 
 SYS_NET = "/sys/class/net"
 
 
 def names(bridge: str) -> tuple[str, str]:
     """The pair's two ends for this bridge: short (IFNAMSIZ) and recognisably berth's."""
-    h = hashlib.sha1(bridge.encode()).hexdigest()[:8]
+    try:
+        from _sha1 import sha1  # the C module alone: hashlib's OpenSSL start is ~3 ms per command
+    except ImportError:
+        from hashlib import sha1
+    h = sha1(bridge.encode()).hexdigest()[:8]
     return f"bk{h}", f"bk{h}p"
 
 
@@ -36,6 +38,8 @@ def hold(bridge: str) -> None:
     a, b = names(bridge)
     if not os.path.isdir(os.path.join(SYS_NET, bridge)) or os.path.exists(os.path.join(SYS_NET, a)):
         return
+    import subprocess
+
     subprocess.run(["ip", "link", "add", a, "master", bridge, "type", "veth", "peer", "name", b],
                    stdin=subprocess.DEVNULL, capture_output=True)
 
@@ -43,6 +47,8 @@ def hold(bridge: str) -> None:
 def release(bridge: str) -> None:
     a, _ = names(bridge)
     if os.path.exists(os.path.join(SYS_NET, a)):
+        import subprocess
+
         subprocess.run(["ip", "link", "del", a], stdin=subprocess.DEVNULL, capture_output=True)
 
 

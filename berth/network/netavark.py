@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Callable
 from contextlib import ExitStack
 
 from berth.errors import BerthError
+from berth.util.spawn import Piped
 
 NETAVARK = ("/usr/lib/podman/netavark", "/usr/libexec/podman/netavark", "/usr/local/lib/podman/netavark",
             "/usr/local/libexec/podman/netavark")
@@ -42,7 +42,7 @@ def _host_lock(rootless: bool) -> str:
 class Pending:
     """A netavark call in flight; it holds the host lock until result() is called."""
 
-    def __init__(self, proc: subprocess.Popen, lock: ExitStack, after_ok: Callable[[], None] | None = None) -> None:
+    def __init__(self, proc: Piped, lock: ExitStack, after_ok: Callable[[], None] | None = None) -> None:
         self.proc = proc
         self.lock = lock
         self.after_ok = after_ok
@@ -101,18 +101,10 @@ class Netavark:
         lock = ExitStack()  # held past this call: released by Pending.result()
         lock.enter_context(locked(_host_lock(self.rootless)))
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True)
+            proc = Piped(argv, json.dumps(payload).encode())
         except BaseException:
             lock.close()
             raise
-        try:
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps(payload))  # a few KB: fits the pipe, never blocks
-            proc.stdin.close()
-        except OSError:
-            pass  # netavark died early: result() reports why
-        proc.stdin = None
         return Pending(proc, lock, after_ok)
 
     def setup(self, netns: str, payload: dict) -> dict:

@@ -8,10 +8,11 @@ reuse it, and cleanup tears it down explicitly.
 from __future__ import annotations
 
 import os
-import subprocess
 
 from berth.errors import BerthError
 from berth.storage import mount as m
+
+CLONE_NEWNET = 0x40000000
 
 
 def netns_dir(runroot: str) -> str:
@@ -28,12 +29,39 @@ def create(runroot: str, name: str) -> str:
     path = os.path.join(d, name)
     with open(path, "w"):
         pass
-    # util-linux unshare makes the namespace persistent by bind-mounting it onto the file
-    r = subprocess.run(["unshare", f"--net={path}", "true"], capture_output=True, text=True)
-    if r.returncode != 0:
+    err = _new_netns_onto(path)
+    if err:
         os.unlink(path)
-        raise BerthError(f"creating network namespace: {r.stderr.strip()}")
+        raise BerthError(f"creating network namespace: {err}")
     return path
+
+
+def _new_netns_onto(path: str) -> str:
+    """What `unshare --net=PATH true` does, without its fork and exec (~5 ms): a thread of ours
+    unshares its network namespace (a per-thread attribute) and bind-mounts it onto PATH, which
+    keeps the namespace alive after the thread ends. The rest of the process never leaves its own
+    namespace, which matters rootless: there it could not setns back into the host's."""
+    import _thread
+    import ctypes
+
+    done = _thread.allocate_lock()
+    done.acquire()
+    failure: list[str] = []
+
+    def work() -> None:
+        try:
+            if m._lib().unshare(CLONE_NEWNET) != 0:
+                failure.append(f"unshare: {os.strerror(ctypes.get_errno())}")
+                return
+            m.mount("/proc/thread-self/ns/net", path, "none", m.MS_BIND)
+        except Exception as e:  # noqa: BLE001 - reported to the caller, not lost with the thread
+            failure.append(str(e))
+        finally:
+            done.release()
+
+    _thread.start_new_thread(work, ())
+    done.acquire()
+    return failure[0] if failure else ""
 
 
 def remove(path: str) -> None:

@@ -59,6 +59,7 @@ class ConmonLaunch:
     sdnotify_socket: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
     pass_fds: list[int] = field(default_factory=list)
+    warm_up: bool = False                   # the caller will clean up after the container itself
 
 
 def build_argv(conmon: str, runtime: OCIRuntime, c: ConmonLaunch) -> list[str]:
@@ -110,9 +111,11 @@ def launch(conmon: str, runtime: OCIRuntime, c: ConmonLaunch) -> tuple[int, int]
         sync_child.close()
         start_child.close()
         start_parent.send(b"0")
-        # conmon and the runtime take ~70 ms from here, with this process idle: import now what
-        # the container's exit and removal will need, off the critical path
-        import shutil  # noqa: F401
+        if c.warm_up:
+            # conmon and the runtime take ~60 ms from here, with this process idle: import now what
+            # the container's exit and removal will need, off the critical path (not for a detached
+            # start: there it would only take CPU from runc and netavark on a small machine)
+            import shutil  # noqa: F401
         # conmon's monitor keeps running; only its first process exits here, after the double fork
         rc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
         if rc != 0:
@@ -133,34 +136,9 @@ def launch(conmon: str, runtime: OCIRuntime, c: ConmonLaunch) -> tuple[int, int]
 
 
 def _spawn(argv: list[str], env: dict[str, str], pass_fds: list[int]) -> int:
-    """fork+exec conmon with stdio on /dev/null and exactly pass_fds open: what subprocess.Popen(
-    close_fds=True, pass_fds=..., process_group=0) does, without importing subprocess (~4 ms) on
-    the run path.  Not posix_spawn: glibc's leaves its internal signals (32, 33) ignored in the
-    child, and an ignored signal survives exec into conmon and the container."""
-    import signal
+    from berth.util.spawn import spawn
 
-    devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    pid = os.fork()
-    if pid:
-        os.close(devnull)
-        return pid
-    try:  # the child: nothing here may raise past os._exit
-        os.setpgid(0, 0)
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # ignored by Python; an ignore survives exec
-            signal.signal(sig, signal.SIG_DFL)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        keep = sorted(set(pass_fds))
-        low = 3
-        for fd in keep:
-            os.closerange(low, fd)
-            os.set_inheritable(fd, True)
-            low = fd + 1
-        os.closerange(low, os.sysconf("SC_OPEN_MAX"))
-        os.execve(argv[0], argv, env)
-    except BaseException:
-        pass
-    os._exit(127)
+    return spawn(argv, env, pass_fds=pass_fds, new_group=True)
 
 
 def _read_sync(sock: _socket.socket, oci_log: str) -> tuple[int, str]:

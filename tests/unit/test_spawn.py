@@ -1,0 +1,42 @@
+"""berth/util/spawn.py: the subprocess-free fork+exec that starts conmon and netavark."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from berth.util.spawn import Piped, spawn
+
+
+def test_piped_feeds_stdin_and_collects_both_outputs_and_the_exit_code():
+    p = Piped(["/bin/sh", "-c", "cat; echo oops >&2; exit 3"], b"x" * 20000 + b"\n")
+    out, err = p.communicate()
+    assert out == "x" * 20000 + "\n"
+    assert err == "oops\n"
+    assert p.returncode == 3
+
+
+def test_only_the_passed_fds_reach_the_child_and_sigpipe_is_default():
+    r, w = os.pipe()
+    other_r, other_w = os.pipe()
+    os.set_inheritable(other_r, True)  # even an inheritable fd stays behind unless passed
+    pid = spawn(["/bin/sleep", "30"], pass_fds=[w])
+    try:
+        deadline = time.monotonic() + 10
+        while os.readlink(f"/proc/{pid}/exe") != "/usr/bin/sleep" and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd")) == sorted({0, 1, 2, w})
+        with open(f"/proc/{pid}/status") as f:
+            ignored = int(next(ln for ln in f if ln.startswith("SigIgn:")).split()[1], 16)
+        assert not ignored & (1 << (signal.SIGPIPE - 1)), "SIGPIPE is ignored in Python, not in its children"
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        for fd in (r, w, other_r, other_w):
+            os.close(fd)
+
+
+def test_an_exec_failure_is_exit_127():
+    pid = spawn(["/nonexistent/program"])
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 127
