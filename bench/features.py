@@ -159,10 +159,13 @@ def bench_network(e: Engines, reps: int) -> list[tuple[str, float, float]]:
         for label, runner, acc in (("b", e.b, b), ("p", e.p, p))[:: 1 if i % 2 else -1]:
             port = free_port("tcp")
             name = f"web{label}{i}"
+            argv, env = (e.berth, e.benv) if label == "b" else (e.podman, e.penv)
             t = time.perf_counter()
-            runner("run", "-d", "--name", name, "-p", f"{port}:8080", "localhost/busybox", "httpd", "-f", "-p",
-                   "8080", "-h", "/www")
+            # timed() alone, not the runner: its settle() walk of /proc belongs to neither engine
+            timed(argv + ["run", "-d", "--name", name, "-p", f"{port}:8080", "localhost/busybox", "httpd",
+                          "-f", "-p", "8080", "-h", "/www"], env, e.user)
             dt = first_response(port, t)
+            settle(e.base)
             runner("rm", "-f", "-t", "0", name)
             if i:
                 acc.append(dt)
@@ -233,6 +236,8 @@ def prepare_floor(d: Path, spec: dict) -> Path:
             shutil.copy(m["source"], copy)
             m["source"] = str(copy)
     spec["linux"].pop("cgroupsPath", None)
+    # runc's own CRIU settings (/etc/criu/runc.conf or none), not berth's per-container file
+    (spec.get("annotations") or {}).pop("org.criu.config", None)
     (d / "config.json").write_text(json.dumps(spec))
     return d
 
@@ -349,7 +354,10 @@ def main() -> int:
                       "same container (berth's own config.json: mounts, seccomp, namespaces) on a plain rootfs "
                       "copy: no engine, no archive compression, no rootfs diff, no bookkeeping.  berth's rows "
                       "are the default zstd archive (the goal) and `-c none`; berth removes the CRIU images "
-                      "in a background process after export and after restore (the floor keeps its own).", ""]
+                      "in a background process after export and after restore (the floor keeps its own).  "
+                      "The floor runs with runc's own CRIU settings (iptables network lock); berth has CRIU "
+                      "skip the lock when there is no `--tcp-established` (no connection to protect) and "
+                      "lock through nftables when there is (berth/oci/checkpoint.py write_config).", ""]
         finally:
             e.cleanup()
             shutil.rmtree(base, ignore_errors=True)

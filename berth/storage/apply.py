@@ -35,7 +35,6 @@ import itertools
 import os
 import shutil
 import stat
-import subprocess
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
@@ -304,6 +303,8 @@ def _is_gnu_tar(tar: str) -> bool:
                         f"berth-gnutar-{os.getuid()}-{st.st_ino}-{st.st_mtime_ns}-{st.st_size}")
     if os.path.exists(mark):
         return True
+    import subprocess
+
     out = subprocess.run([tar, "--version"], capture_output=True, text=True, check=False).stdout
     if "GNU tar" not in out:
         return False
@@ -317,6 +318,8 @@ def _is_gnu_tar(tar: str) -> bool:
 
 def tar_directory(path: str, out: BinaryIO) -> None:
     """Write `path`'s tree to `out` as a tar (export): numeric owners, xattrs, no "./" prefix."""
+    import subprocess
+
     tar = _gnu_tar()
     names = sorted(os.listdir(path))
     with scratch_file() as errors:
@@ -340,7 +343,8 @@ def tar_directory(path: str, out: BinaryIO) -> None:
 
 
 class _Tar:
-    """One `tar --extract` process on a pipe, started on the first write."""
+    """One `tar --extract` process on a pipe, started on the first write (by berth/util/spawn.py:
+    importing subprocess would cost every restore and load ~4 ms)."""
 
     def __init__(self, dest: bytes, rootless: bool) -> None:
         self.argv: list[str | bytes] = [
@@ -351,59 +355,83 @@ class _Tar:
         ]
         if rootless:
             self.argv.append("--xattrs-exclude=trusted.*")
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.pid = 0
+        self.stdin = -1
+        self.returncode: int | None = None
         self.written = 0
 
     def write(self, data: memoryview) -> None:
-        if self.proc is None:
+        if not self.pid:
+            from berth.util.spawn import spawn
+
             self.errors = scratch_file()
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                         stderr=self.errors, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
+            r, w = os.pipe()
             try:
-                fcntl.fcntl(self.proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, _CHUNK)  # type: ignore[union-attr]
+                fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, _CHUNK)
             except OSError:
                 pass
+            try:
+                self.pid = spawn([os.fsdecode(a) for a in self.argv], {"LC_ALL": "C", "PATH": "/usr/bin:/bin"},
+                                 (r, -1, self.errors.fileno()))
+            except BaseException:
+                os.close(w)
+                raise
+            finally:
+                os.close(r)
+            self.stdin, self.returncode = w, None
         try:
             self._send(data)
         except BrokenPipeError:
-            self.proc.wait()
+            self._wait()
             raise self._failure() from None
 
     def _send(self, data: memoryview) -> None:
-        fd = self.proc.stdin.fileno()  # type: ignore[union-attr]
         self.written += len(data)
         while data:
-            data = data[os.write(fd, data) :]
+            data = data[os.write(self.stdin, data) :]
+
+    def _wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+    def _close_stdin(self) -> None:
+        if self.stdin >= 0:
+            os.close(self.stdin)
+            self.stdin = -1
 
     def finish(self) -> None:
         """Send the end-of-archive blocks (padded to a whole record), wait, check the exit status."""
-        if self.proc is None:
+        if not self.pid:
             return
         try:
             self._send(memoryview(bytes(1024 + (-(self.written + 1024)) % _RECORD)))
         except BrokenPipeError:
             pass  # tar stops reading after the end-of-archive blocks; its exit status decides
-        self.proc.stdin.close()  # type: ignore[union-attr]
-        if self.proc.wait() != 0:
+        self._close_stdin()
+        if self._wait() != 0:
             raise self._failure()
-        self.proc, self.written = None, 0
+        self.pid, self.written = 0, 0
         self.errors.close()
 
     def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc.stdin.close()  # type: ignore[union-attr]
-            self.proc = None
+        if self.pid:
+            import signal
+
+            if self.returncode is None:
+                os.kill(self.pid, signal.SIGKILL)
+            self._wait()
+            self._close_stdin()
+            self.pid = 0
             self.errors.close()
 
     def _failure(self) -> StorageError:
-        assert self.proc is not None
         self.errors.seek(0)
-        lines = [line.removeprefix(f"{self.argv[0]}: ")
+        tar = os.fsdecode(self.argv[0])
+        lines = [line.removeprefix(f"{tar}: ")
                  for line in self.errors.read().decode(errors="replace").splitlines()
                  if line.strip() and "Exiting with failure status" not in line]
-        return StorageError(f"tar failed: {lines[-1] if lines else f'exit status {self.proc.returncode}'}")
+        return StorageError(f"tar failed: {lines[-1] if lines else f'exit status {self.returncode}'}")
 
 
 # --- validation and whiteouts -----------------------------------------------------------

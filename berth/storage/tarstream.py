@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import namedtuple
 from collections.abc import Callable
-from typing import NamedTuple
 
 from berth.errors import StorageError, UnsafeArchive
 
@@ -135,11 +135,16 @@ def _longname(data: bytes, size: int, where: str) -> bytes:
     return data[:end]
 
 
-class Member(NamedTuple):  # not a dataclass: importing dataclasses costs ~8 ms per command
-    name: bytes  # as GNU tar reads it, before stripping "/" and trailing slashes
+# not a dataclass (importing dataclasses costs ~8 ms per command), nor typing.NamedTuple (~3.5 ms)
+class Member(namedtuple("Member", "name linkname type size")):
+    """name: as GNU tar reads it, before stripping "/" and trailing slashes; linkname; type: the
+    typeflag byte; size: data bytes following the header (0 unless regular)."""
+
+    __slots__ = ()
+    name: bytes
     linkname: bytes
-    type: int  # typeflag byte
-    size: int  # data bytes following the header (0 unless regular)
+    type: int
+    size: int
 
     @property
     def is_dir(self) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.oci.checkpoint import find_criu
+from berth.oci.checkpoint import CONFIG_NAME, RUNC_CONF, find_criu, write_config
 from tests.conftest import Berth, free_port, until
 
 CRIU, WHY = find_criu()
@@ -63,37 +63,33 @@ def test_checkpoint_and_restore_in_place(bb):
     assert bb.out("inspect", "-f", "{{.State.Status}}", "c") == "running"
     _grows_from(bb, "c", at)
     until(lambda: _images_gone(bb, "c"))
+    # no established connection: CRIU dumped and restored with berth's configuration, no network lock
+    bundle = Path(bb.root, "containers", bb.out("inspect", "-f", "{{.Id}}", "c"), "userdata")
+    conf = bundle / CONFIG_NAME
+    for log in ("dump.log", "restore.log"):
+        assert f"Parsing config file {conf}" in (bundle / log).read_text(errors="replace")
+    assert conf.read_text() == "network-lock skip\n" or Path(RUNC_CONF).exists()
 
 
-def test_export_and_import_into_another_store_keeps_files_and_address(bb, other, tmp_path):
-    bb("run", "-d", "--name", "c", "-v", "ckvol:/vol", "localhost/busybox", "sh", "-c", COUNTER)
-    bb("exec", "c", "sh", "-c", "echo kept > /root/state; rm /etc/group; echo in-volume > /vol/v")
-    ip = bb.out("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "c")
-    archive = str(tmp_path / "c.tar.zst")
-    bb("container", "checkpoint", "-e", archive, "c")
-    at = _last(bb, "c")
-    until(lambda: _images_gone(bb, "c"))  # exported: nothing of them stays behind
-    cid = other.out("container", "restore", "-i", archive)
-    assert cid == bb.out("inspect", "-f", "{{.Id}}", "c")
-    _grows_from(other, "c", at)
-    until(lambda: _images_gone(other, "c"))
-    assert other.out("exec", "c", "cat", "/root/state") == "kept"
-    assert other("exec", "c", "ls", "/etc/group", check=False).returncode != 0
-    assert other.out("exec", "c", "cat", "/vol/v") == "in-volume"
-    assert other.out("volume", "ls", "-q") == "ckvol"
-    assert other.out("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "c") == ip
-    for member in ("config.dump", "spec.dump", "network.status", "checkpoint/inventory.img", "rootfs-diff.tar",
-                   "deleted.files", "ctr.log", "volumes/ckvol.tar"):
-        assert member in _members(archive)
+def test_criu_config_keeps_the_hosts_runc_conf(tmp_path, monkeypatch):
+    import berth.oci.checkpoint as ck
 
-
-def _members(archive: str) -> list[str]:
-    import zstandard
-
-    with open(archive, "rb") as f:
-        data = zstandard.ZstdDecompressor().stream_reader(f).read()
-    r = subprocess.run(["tar", "-t"], input=data, capture_output=True)
-    return [m.rstrip("/") for m in r.stdout.decode().split()]
+    runc_conf = tmp_path / "runc.conf"
+    conf = tmp_path / CONFIG_NAME
+    monkeypatch.setattr(ck, "RUNC_CONF", str(runc_conf))
+    assert write_config(str(conf), tcp=False) == "skip" and conf.read_text() == "network-lock skip\n"
+    runc_conf.write_text("tcp-close\n")
+    write_config(str(conf), tcp=False)
+    assert conf.read_text() == "tcp-close\nnetwork-lock skip\n"
+    runc_conf.write_text("# the admin's choice\nnetwork-lock iptables\n")
+    write_config(str(conf), tcp=False)
+    assert conf.read_text() == runc_conf.read_text()
+    runc_conf.unlink()
+    method = write_config(str(conf), tcp=True)
+    if method == "nftables":
+        assert conf.read_text() == "network-lock nftables\n"
+    else:  # this criu has no nftables lock (built without libnftables): CRIU's default
+        assert method == "iptables" and conf.read_text() == ""
 
 
 def test_leave_running_and_side_by_side_copies(bb, tmp_path):
@@ -128,6 +124,9 @@ def test_tcp_connection_survives(bb):
     got = [int(x) for x in bb.out("exec", "tcp", "cat", "/tmp/recv").split()]
     assert len(got) > 12
     assert got == list(range(1, len(got) + 1))  # one connection, no gap, no duplicate
+    # connections in the image: CRIU kept its network lock (nftables where this criu has it)
+    conf = Path(bb.root, "containers", bb.out("inspect", "-f", "{{.Id}}", "tcp"), "userdata", CONFIG_NAME)
+    assert "network-lock skip" not in conf.read_text()
 
 
 def test_migrate_to_another_local_store(bb, other):
