@@ -59,7 +59,8 @@ class Pending:
             self.lock.close()
         self.out = out
         if self.proc.returncode != 0:
-            msg = out.strip() or err.strip()
+            msg = out.strip() or err.strip() or f"exited with status {self.proc.returncode}" + (
+                f" (could not run {self.proc.argv[0]})" if self.proc.returncode == 127 else "")
             try:
                 msg = json.loads(msg.splitlines()[-1]).get("error", msg)
             except (ValueError, IndexError, AttributeError):

@@ -52,6 +52,7 @@ class Piped:
     stderr=PIPE, text=True) gives); communicate() collects both outputs and the exit code."""
 
     def __init__(self, argv: list[str], stdin: bytes = b"", env: dict[str, str] | None = None) -> None:
+        self.argv = argv
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import time
+from contextlib import ExitStack
+
+import pytest
 
 from berth.util.spawn import Piped, spawn
 
@@ -40,3 +43,16 @@ def test_only_the_passed_fds_reach_the_child_and_sigpipe_is_default():
 def test_an_exec_failure_is_exit_127():
     pid = spawn(["/nonexistent/program"])
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 127
+
+
+def test_piped_reports_a_program_that_cannot_run():
+    p = Piped(["/nonexistent/netavark", "setup"], b"{}")
+    assert p.communicate() == ("", "")
+    assert p.returncode == 127 and p.argv[0] == "/nonexistent/netavark"
+
+
+def test_a_netavark_that_cannot_run_is_a_one_line_error():
+    from berth.network.netavark import NetworkError, Pending
+
+    with pytest.raises(NetworkError, match=r"^netavark: exited with status 127 \(could not run /nonexistent/netavark\)$"):
+        Pending(Piped(["/nonexistent/netavark", "setup"], b"{}"), ExitStack()).result()
