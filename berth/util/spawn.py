@@ -49,7 +49,9 @@ def spawn(argv: list[str], env: dict[str, str] | None = None, stdio: tuple[int, 
 
 class Piped:
     """A child with its stdin, stdout and stderr on pipes (what Popen(stdin=PIPE, stdout=PIPE,
-    stderr=PIPE, text=True) gives); communicate() collects both outputs and the exit code."""
+    stderr=PIPE, text=True) gives); communicate() collects both outputs and the exit code.
+    stdin is written whole before anything is read: it must fit a pipe (64 KiB), as netavark's
+    JSON does, or a child that answers before reading all of it would wait on us forever."""
 
     def __init__(self, argv: list[str], stdin: bytes = b"", env: dict[str, str] | None = None) -> None:
         self.argv = argv
