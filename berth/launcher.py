@@ -28,22 +28,13 @@ def script_text(python: str, paths: list[str]) -> str:
 
 
 def import_paths() -> list[str]:
-    """Where berth and its dependencies are imported from in this interpreter."""
-    import importlib.util
+    """Where berth (the checkout, for an editable install) and its dependencies (the venv's
+    site-packages, where pip put them) are imported from in this interpreter."""
     import sysconfig
 
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [here]
     purelib = sysconfig.get_paths()["purelib"]
-    if purelib != here:
-        paths.append(purelib)
-    for dep in ("zstandard", "isal", "urllib3"):
-        spec = importlib.util.find_spec(dep)
-        if spec and spec.origin:
-            d = os.path.dirname(os.path.dirname(spec.origin))
-            if d not in paths:
-                paths.append(d)
-    return paths
+    return [here] if purelib == here else [here, purelib]
 
 
 def write(path: str) -> None:

@@ -119,9 +119,6 @@ def unmark_attached(rt: Runtime, cid: str) -> None:
         pass
 
 
-CRIU_CONFIG = "criu.conf"  # = berth.oci.checkpoint.CONFIG_NAME, without importing it on every start
-
-
 def berth_command() -> list[str]:
     """How conmon and schedulers call berth back: the venv's entry script if there is one (no runpy,
     ~5 ms less per exit), else this interpreter with -m."""
@@ -173,14 +170,15 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
         spec = build_spec(c.config, inputs)
         bundle = rt.bundle(c.id)
         if not rt.rootless:
+            from berth.oci.checkpoint import CONFIG_NAME, write_config
+
             # CRIU's settings for a later checkpoint and this restore: berth writes the file each
             # time (berth/oci/checkpoint.py write_config); a user's own annotation wins
-            spec.setdefault("annotations", {}).setdefault("org.criu.config", os.path.join(bundle, CRIU_CONFIG))
-        if restore_from and spec.get("annotations", {}).get("org.criu.config") == os.path.join(bundle, CRIU_CONFIG):
-            from berth.oci.checkpoint import write_config
-
-            write_config(os.path.join(bundle, CRIU_CONFIG),
-                         tcp=bool({"--tcp-established", "--tcp-close"} & set(runtime_opts or [])))
+            criu_conf = os.path.join(bundle, CONFIG_NAME)
+            ann = spec.setdefault("annotations", {})
+            ann.setdefault("org.criu.config", criu_conf)
+            if restore_from and ann["org.criu.config"] == criu_conf:
+                write_config(criu_conf, tcp=bool({"--tcp-established", "--tcp-close"} & set(runtime_opts or [])))
         os.makedirs(bundle, exist_ok=True)
         if c.config.get("sdnotify") == "container" and os.environ.get("NOTIFY_SOCKET"):
             # conmon creates <bundle>/notify/notify.sock and relays what the container says to systemd

@@ -320,17 +320,22 @@ def _bin_without(base: Path, *missing: str) -> str:
     return f"/usr/local/sbin:/usr/local/bin:/usr/sbin:{farm}"
 
 
+def _refused(u: UserBerth, r: subprocess.CompletedProcess, message: str) -> None:
+    """A host that cannot run berth rootless: exit 125, exactly this one line, no pause process left."""
+    assert r.returncode == 125, r.stderr
+    assert r.stderr == message
+    assert not (u.base / "run" / "pause.pid").exists()
+
+
 def test_clear_error_without_newuidmap(rootless_host):
     u = UserBerth("berthrl1", Path(f"/tmp/berth-rl-nouidmap-{os.getpid()}"))
     u.base.chmod(0o755)
     try:
         u.path = _bin_without(u.base, "newuidmap", "newgidmap")
-        r = u("ps", check=False)
-        assert r.returncode == 125
-        assert r.stderr == ('Error: command required for rootless mode with multiple IDs: exec: "newuidmap": '
-                            "executable file not found in $PATH; install it with: sudo apt install uidmap "
-                            "(Fedora: sudo dnf install shadow-utils)\n")
-        assert not (u.base / "run" / "pause.pid").exists()
+        _refused(u, u("ps", check=False),
+                 'Error: command required for rootless mode with multiple IDs: exec: "newuidmap": '
+                 "executable file not found in $PATH; install it with: sudo apt install uidmap "
+                 "(Fedora: sudo dnf install shadow-utils)\n")
     finally:
         u.cleanup()
 
@@ -373,11 +378,9 @@ def test_clear_error_when_the_kernel_refuses_user_namespaces(rootless_host):
         pw = pwd.getpwnam(u.user)
         r = subprocess.run([PY, "-c", _NO_USERNS, str(pw.pw_uid), str(pw.pw_gid), json.dumps(u.env()), PY, "-m",
                             "berth", *u.store, "ps"], capture_output=True, text=True, timeout=60, cwd="/")
-        assert r.returncode == 125, r.stderr
-        assert r.stderr == ("Error: cannot create a user namespace: No space left on device: the kernel allows "
-                            "no more user namespaces; raise the limit with: "
-                            "sudo sysctl -w user.max_user_namespaces=28633\n")
-        assert not (u.base / "run" / "pause.pid").exists()
+        _refused(u, r, "Error: cannot create a user namespace: No space left on device: the kernel allows "
+                       "no more user namespaces; raise the limit with: "
+                       "sudo sysctl -w user.max_user_namespaces=28633\n")
     finally:
         u.cleanup()
 
