@@ -20,14 +20,21 @@ def test_piped_feeds_stdin_and_collects_both_outputs_and_the_exit_code():
     assert p.returncode == 3
 
 
+def _asleep_in(program: str, pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        state = f.read().rsplit(")", 1)[1].split()[0]
+    return os.readlink(f"/proc/{pid}/exe") == program and state == "S"
+
+
 def test_only_the_passed_fds_reach_the_child_and_sigpipe_is_default():
     r, w = os.pipe()
     other_r, other_w = os.pipe()
     os.set_inheritable(other_r, True)  # even an inheritable fd stays behind unless passed
     pid = spawn(["/bin/sleep", "30"], pass_fds=[w])
     try:
+        # look once sleep is asleep: while the dynamic loader starts it, a library is open as fd 3
         deadline = time.monotonic() + 10
-        while os.readlink(f"/proc/{pid}/exe") != "/usr/bin/sleep" and time.monotonic() < deadline:
+        while not _asleep_in("/usr/bin/sleep", pid) and time.monotonic() < deadline:
             time.sleep(0.005)
         assert sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd")) == sorted({0, 1, 2, w})
         with open(f"/proc/{pid}/status") as f:
