@@ -79,12 +79,13 @@ def podman_conf(d: Path, own_bridge: bool = False) -> Path:
     nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 4096)
     conf = d / "containers.conf"
     text = (f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
-            '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
+            '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
+            '[network]\nnetwork_backend = "netavark"\n')
     if own_bridge:
         netconf = d / "p-netconf"
         netconf.mkdir(exist_ok=True)
         (netconf / "podman.json").write_text(json.dumps(PODMAN_NET, indent=5))
-        text += f'[network]\nnetwork_config_dir = "{netconf}"\n'
+        text += f'network_config_dir = "{netconf}"\n'
     conf.write_text(text)
     os.chmod(conf, 0o644)
     return conf

@@ -267,7 +267,9 @@ class Bench:
             "[engine]\n"
             'runtime = "runc"\n'
             'cgroup_manager = "cgroupfs"\n'
-            'events_logger = "file"\n'
+            'events_logger = "file"\n\n'
+            "[network]\n"
+            'network_backend = "netavark"\n'
         )
         self.berth = Engine("berth", [str(BERTH_BIN), "--root", str(d / "berth/root"),
                                       "--runroot", str(d / "berth/run")], base_env)

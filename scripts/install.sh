@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(runc crun conmon busybox-static golang-github-containers-common catatonit python3-venv tar
-      iproute2 iptables procps util-linux uidmap podman skopeo openssh-server openssh-client
+      netavark aardvark-dns iproute2 iptables procps util-linux uidmap podman skopeo openssh-server openssh-client
       docker-registry apache2-utils openssl curl systemd passt fuse-overlayfs slirp4netns)
 missing=()
 for p in "${PKGS[@]}"; do

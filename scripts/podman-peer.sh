@@ -33,7 +33,10 @@ default_ulimits = [\"nofile=$nofile:$nofile\", \"nproc=$nproc:$nproc\"]
 [engine]
 runtime = \"runc\"
 cgroup_manager = \"cgroupfs\"
-events_logger = \"file\""
+events_logger = \"file\"
+
+[network]
+network_backend = \"netavark\""
 
 if [ -f "$CONF" ] && [ "$(cat "$CONF")" = "$want" ]; then
   state=unchanged
@@ -46,4 +49,4 @@ else
   mv -f "$CONF.tmp.$$" "$CONF"
   state=written
 fi
-echo "podman-peer: $CONF $state (runc, cgroupfs, nofile=$nofile:$nofile, nproc=$nproc:$nproc)"
+echo "podman-peer: $CONF $state (runc, cgroupfs, netavark, nofile=$nofile:$nofile, nproc=$nproc:$nproc)"
