@@ -6,13 +6,37 @@ argparse tree of every command costs ~60 ms, one command's under 1 ms.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
 import sys
 
-from berth.errors import BerthError, ContainerExit
-from berth.flags import GLOBAL_VALUE_FLAGS
+
+def _import_argparse():
+    """argparse imports gettext only to translate its own messages, and gettext compiles a regex
+    when it is imported (~1.7 ms of every command).  Python ships no translations for argparse and
+    Podman answers in English whatever the locale, so argparse gets identity functions; the stub is
+    gone again afterwards, so anything else importing gettext gets the real module."""
+    if "gettext" in sys.modules or "argparse" in sys.modules:
+        import argparse
+
+        return argparse
+    import types
+
+    stub = types.ModuleType("gettext")
+    stub.gettext = lambda message: message  # type: ignore[attr-defined]
+    stub.ngettext = lambda singular, plural, n: singular if n == 1 else plural  # type: ignore[attr-defined]
+    sys.modules["gettext"] = stub
+    try:
+        import argparse
+    finally:
+        del sys.modules["gettext"]
+    return argparse
+
+
+argparse = _import_argparse()
+import importlib  # noqa: E402
+
+from berth.errors import BerthError, ContainerExit  # noqa: E402
+from berth.flags import GLOBAL_VALUE_FLAGS  # noqa: E402
 
 # name -> (module, summary).  Group commands ("container run") map onto the same modules.
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -141,23 +141,24 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
         cleanup_storage(rt, c)
     from berth.engine import network
 
-    rootfs = rt.layers.mount_container(c.id)
-    c.state["mounted"] = True
-    if c.config.get("uid_mappings") and not c.state.get("rootfs_shifted"):
-        from berth.engine.idmap import shift_rootfs
-
-        shift_rootfs(rootfs, c.config["uid_mappings"], c.config["gid_mappings"])
-        c.state["rootfs_shifted"] = True
     socks: list = []
     finish_network = None
     try:
+        # a restore needs its addresses before CRIU runs (TCP connections); otherwise netavark
+        # works while berth mounts the rootfs and conmon and the runtime create the container: it
+        # is the longest step of a start on a bridge (~25 iptables runs), so it goes first
+        netns_path, socks, finish_network = network.setup(rt, c, background=not restore_from)
+        rootfs = rt.layers.mount_container(c.id)
+        c.state["mounted"] = True
+        if c.config.get("uid_mappings") and not c.state.get("rootfs_shifted"):
+            from berth.engine.idmap import shift_rootfs
+
+            shift_rootfs(rootfs, c.config["uid_mappings"], c.config["gid_mappings"])
+            c.state["rootfs_shifted"] = True
         if c.config.get("volume_mounts"):
             from berth.engine.volmounts import prepare_for_start
 
             prepare_for_start(rt, c, rootfs)  # volume mounts, copy-up from the image, chown
-        # a restore needs its addresses before CRIU runs (TCP connections); otherwise netavark
-        # works while conmon and the runtime create the container
-        netns_path, socks, finish_network = network.setup(rt, c, background=not restore_from)
         hosts, hostname, resolv, cenv = _etc_files(rt, c)
         seccomp = next((p for p in SECCOMP_PATHS if os.path.exists(p)), "")
         inputs = SpecInputs(rootfs=rootfs, hosts_path=hosts, hostname_path=hostname, resolv_path=resolv,

@@ -149,11 +149,12 @@ def _setup(rt: Runtime, c: Container) -> tuple[str, list, object | None]:
     socks = reserve(ports)
     payload: dict = {"container_id": c.id, "container_name": c.name, "port_mappings": ports,
                      "networks": {}, "network_info": {}}
+    netns_ready = None
     try:
         # recorded before it exists: a CLI killed from here on leaves a state that cleanup can undo
         c.state.update(netns=netns.path_for(rt.runroot, f"berth-{c.id[:16]}"), network_payload=None)
         rt.save(c)
-        path = netns.create(rt.runroot, f"berth-{c.id[:16]}")
+        netns_ready = netns.begin_create(rt.runroot, f"berth-{c.id[:16]}")  # made while addresses are chosen
         for i, (name, opts) in enumerate(nets.items()):
             net = store.get(name)
             wanted = (opts.get("static_ips") or [""])[0]
@@ -166,10 +167,16 @@ def _setup(rt: Runtime, c: Container) -> tuple[str, list, object | None]:
             payload["network_info"][name] = net
         c.state["network_payload"] = payload
         rt.save(c)
+        path = netns_ready()
         bridges = [n["network_interface"] for n in payload["network_info"].values()
                    if n.get("driver") == "bridge" and n.get("network_interface")] if not rt.rootless else []
         pending = _netavark(rt).begin("setup", path, payload, after_ok=lambda: _hold(bridges) if bridges else None)
     except BaseException:
+        if netns_ready is not None:
+            try:
+                netns_ready()  # the namespace thread finishes before teardown removes its file
+            except BerthError:
+                pass
         _undo(rt, c, socks)
         raise
     c.state["netns"] = path

@@ -96,12 +96,12 @@ class Runtime:
                         m.umount(os.path.join(self.root, "storage", sub, c.id, "merged"), detach=True)
                     with self.db.write():
                         self.db.save_state(c.id, c.state)
-                import sqlite3
+                from berth.engine.db import OperationalError
 
                 try:  # addresses die with the namespaces a reboot took away
                     with self.db.write():
                         self.db.conn.execute("DELETE FROM ip_allocations")
-                except sqlite3.OperationalError:
+                except OperationalError:
                     pass
             with open(alive, "w"):
                 pass

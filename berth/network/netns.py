@@ -8,6 +8,7 @@ reuse it, and cleanup tears it down explicitly.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from berth.errors import BerthError
 from berth.storage import mount as m
@@ -24,23 +25,39 @@ def path_for(runroot: str, name: str) -> str:
 
 
 def create(runroot: str, name: str) -> str:
+    return begin_create(runroot, name)()
+
+
+def begin_create(runroot: str, name: str) -> Callable[[], str]:
+    """Start making the namespace and return a function that waits for it and returns its path
+    (or raises, having removed the file). A new network namespace takes the kernel ~3 ms (loopback,
+    sysctls, an RCU grace period); the caller does its own work meanwhile."""
     d = netns_dir(runroot)
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, name)
     with open(path, "w"):
         pass
-    err = _new_netns_onto(path)
-    if err:
-        os.unlink(path)
-        raise BerthError(f"creating network namespace: {err}")
-    return path
+    wait = _new_netns_onto(path)
+
+    def finish() -> str:
+        err = wait()
+        if err:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            raise BerthError(f"creating network namespace: {err}")
+        return path
+
+    return finish
 
 
-def _new_netns_onto(path: str) -> str:
+def _new_netns_onto(path: str) -> Callable[[], str]:
     """What `unshare --net=PATH true` does, without its fork and exec (~5 ms): a thread of ours
     unshares its network namespace (a per-thread attribute) and bind-mounts it onto PATH, which
     keeps the namespace alive after the thread ends. The rest of the process never leaves its own
-    namespace, which matters rootless: there it could not setns back into the host's."""
+    namespace, which matters rootless: there it could not setns back into the host's.  Returns a
+    function that waits for the thread and gives its error ("" if none)."""
     import _thread
     import ctypes
 
@@ -60,8 +77,13 @@ def _new_netns_onto(path: str) -> str:
             done.release()
 
     _thread.start_new_thread(work, ())
-    done.acquire()
-    return failure[0] if failure else ""
+
+    def wait() -> str:
+        done.acquire()
+        done.release()  # a second wait returns at once
+        return failure[0] if failure else ""
+
+    return wait
 
 
 def remove(path: str) -> None:
