@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     a("containers", nargs="*", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     import json
 
     from berth.cli.main import engine
@@ -61,3 +61,15 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"podman_checkpoint_duration": sum(s["RuntimeDuration"] for s in all_stats),
                           "container_statistics": all_stats}, indent=4))
     return rc
+
+
+def run(args: argparse.Namespace) -> int:
+    from berth.util import reaper
+
+    # the CRIU images and the staging dir are deleted by a child after the answer (200 MB of pages
+    # take 50-150 ms to unlink), one that is not waited for: this process exits right after
+    reaper.enable()
+    try:
+        return _run(args)
+    finally:
+        reaper.flush()

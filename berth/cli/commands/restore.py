@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     a("containers", nargs="*", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     import time
 
     from berth.cli.main import engine
@@ -77,3 +77,15 @@ def run(args: argparse.Namespace) -> int:
 
         print(json.dumps({"podman_restore_duration": int((time.monotonic() - t0) * 1e6)}, indent=4))
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from berth.util import reaper
+
+    # the CRIU images and the staging dir are deleted by a child after the answer (200 MB of pages
+    # take 50-150 ms to unlink), one that is not waited for: this process exits right after
+    reaper.enable()
+    try:
+        return _run(args)
+    finally:
+        reaper.flush()
