@@ -36,9 +36,10 @@ def _grows_from(b: Berth, name: str, at: int) -> None:
 
 
 def _images_gone(b: Berth, name: str) -> bool:
-    """No CRIU images left in the container's bundle (they are removed in the background)."""
+    """No CRIU images and no archive staging dir left in the container's bundle (they are removed
+    in the background, under a `.removing-` name first)."""
     bundle = Path(b.root, "containers", b.out("inspect", "-f", "{{.Id}}", name), "userdata")
-    return not [p for p in bundle.iterdir() if p.name.startswith("checkpoint")]
+    return not [p for p in bundle.iterdir() if p.name.startswith(("checkpoint", "ckpt-"))]
 
 
 @pytest.fixture
@@ -98,6 +99,7 @@ def test_leave_running_and_side_by_side_copies(bb, tmp_path):
     archive = str(tmp_path / "c.tar.gz")
     bb("container", "checkpoint", "-R", "-c", "gzip", "-e", archive, "c")
     assert bb.out("inspect", "-f", "{{.State.Status}}", "c") == "running"
+    until(lambda: _images_gone(bb, "c"))
     for name in ("copy1", "copy2"):
         cid = bb.out("container", "restore", "-i", archive, "-n", name)
         assert cid != bb.out("inspect", "-f", "{{.Id}}", "c")
