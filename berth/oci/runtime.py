@@ -125,7 +125,8 @@ class OCIRuntime:
                     os.rmdir(path)
                 except FileNotFoundError:
                     pass
-            shutil.rmtree(state_dir)
+            if not reaper.tree(state_dir):
+                shutil.rmtree(state_dir)
         except OSError:
             self._run("delete", "--force", cid, check=False)
 
