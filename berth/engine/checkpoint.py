@@ -253,6 +253,22 @@ def write_archive(rt: Runtime, c: Container, opts: CheckpointOptions, out: Binar
             if tar.returncode != 0:
                 raise BerthError(f"archiving {src}: {err.strip()}")
         names = [n for n in ARCHIVE_FILES if os.path.lexists(os.path.join(stage, n))]
+        from berth.storage import tarwrite
+
+        try:
+            members = tarwrite.plan(stage, names)  # the checkpoint/ link is followed, as tar -h does
+        except tarwrite.TarUnsupported:
+            members = None
+        if members is not None:
+            # the page images go from the page cache into the compressor, not through a pipe
+            target = out if out is not None else open(opts.export, "wb")  # noqa: SIM115
+            try:
+                with _compressor(target, opts.compress) as w:
+                    tarwrite.write(members, w)
+            finally:
+                if out is None:
+                    target.close()
+            return
         # -h follows the checkpoint/ link to the CRIU images without copying them first
         argv = [_tar_path(), "-C", stage, "-h", "--numeric-owner", "-cf", "-", *names]
         if opts.compress == "none" and _has_fd(out):
@@ -320,6 +336,54 @@ def _dump(path: str, obj: object) -> None:
 def _tar_dir(src: str, dest: str) -> Piped:
     """Start archiving src into dest; communicate() waits for it."""
     return Piped([_tar_path(), "-C", src, "--numeric-owner", "--xattrs", "--xattrs-include=*", "-cf", dest, "."])
+
+
+class _Deflate:
+    """gzip (ISA-L's where installed, level 1) as a writer: write(), then close() on exit."""
+
+    def __init__(self, dst: BinaryIO) -> None:
+        try:
+            from isal import isal_zlib as zlib  # type: ignore[import-not-found]
+        except ImportError:
+            import zlib
+        self.dst = dst
+        self.co = zlib.compressobj(1, zlib.DEFLATED, 31)
+
+    def write(self, data) -> None:
+        self.dst.write(self.co.compress(data))
+
+    def __enter__(self) -> _Deflate:
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if kind is None:
+            self.dst.write(self.co.flush())
+            self.dst.flush()
+
+
+class _Plain:
+    def __init__(self, dst: BinaryIO) -> None:
+        self.write = dst.write
+        self.dst = dst
+
+    def __enter__(self) -> _Plain:
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if kind is None:
+            self.dst.flush()
+
+
+def _compressor(dst: BinaryIO, algo: str):
+    """A writer that compresses into dst with algo (zstd level 3 as Podman, gzip, none); use it
+    as a context manager: leaving it finishes the stream."""
+    if algo == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(dst, closefd=False)
+    if algo == "gzip":
+        return _Deflate(dst)
+    return _Plain(dst)
 
 
 def _compress(src: BinaryIO, dst: BinaryIO, algo: str) -> None:
