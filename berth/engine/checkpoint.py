@@ -279,10 +279,13 @@ def write_archive(rt: Runtime, c: Container, opts: CheckpointOptions, out: Binar
         names = [n for n in ARCHIVE_FILES if os.path.lexists(os.path.join(stage, n))]
         from berth.storage import tarwrite
 
-        try:
-            members = tarwrite.plan(stage, names)  # the checkpoint/ link is followed, as tar -h does
-        except tarwrite.TarUnsupported:
-            members = None
+        members = None
+        if opts.compress != "none" or not _has_fd(out):
+            # uncompressed into a file, GNU tar writes it itself (below): no copy through Python
+            try:
+                members = tarwrite.plan(stage, names)  # the checkpoint/ link is followed, as tar -h does
+            except tarwrite.TarUnsupported:
+                pass
         if members is not None:
             # the page images go from the page cache into the compressor, not through a pipe
             target = out if out is not None else open(opts.export, "wb")  # noqa: SIM115
