@@ -139,7 +139,8 @@ def _prefetch(opts: CheckpointOptions):
     released when the imports are done."""
     import _thread
 
-    names = ["berth.engine.lifecycle", "berth.engine.network", "json", "shutil", "threading"]
+    names = ["berth.engine.lifecycle", "berth.engine.network", "berth.storage.apply", "json", "shutil",
+             "threading"]
     if opts.export and opts.compress == "zstd":
         names.append("zstandard")
     done = _thread.allocate_lock()
@@ -237,6 +238,7 @@ def write_archive(rt: Runtime, c: Container, opts: CheckpointOptions, out: Binar
     import shutil
 
     from berth.oci.checkpoint import CONFIG_NAME
+    from berth.storage.apply import gnu_tar
 
     bundle = rt.bundle(c.id)
     stage = _mkdtemp(bundle, "ckpt-")
@@ -277,64 +279,32 @@ def write_archive(rt: Runtime, c: Container, opts: CheckpointOptions, out: Binar
             if tar.returncode != 0:
                 raise BerthError(f"archiving {src}: {err.strip()}")
         names = [n for n in ARCHIVE_FILES if os.path.lexists(os.path.join(stage, n))]
-        from berth.storage import tarwrite
+        target = out if out is not None else open(opts.export, "wb")  # noqa: SIM115
+        try:
+            if opts.compress == "none" and _has_fd(out):
+                # uncompressed into a file: GNU tar writes it itself, no copy through Python; -h
+                # follows the checkpoint/ link to the CRIU images without copying them first
+                if out is not None:
+                    out.flush()
+                argv = [gnu_tar(), "-C", stage, "-h", "--numeric-owner", "-cf", "-", *names]
+                rc, err = _run_to(argv, target.fileno())
+                if rc != 0:
+                    raise BerthError(f"writing the checkpoint archive failed: {err}")
+            else:
+                from berth.storage import tarwrite
 
-        members = None
-        if opts.compress != "none" or not _has_fd(out):
-            # uncompressed into a file, GNU tar writes it itself (below): no copy through Python
-            try:
-                members = tarwrite.plan(stage, names)  # the checkpoint/ link is followed, as tar -h does
-            except tarwrite.TarUnsupported:
-                pass
-        if members is not None:
-            # the page images go from the page cache into the compressor, not through a pipe
-            target = out if out is not None else open(opts.export, "wb")  # noqa: SIM115
-            try:
+                # the page images go from the page cache into the compressor, not through a pipe
+                try:
+                    members = tarwrite.plan(stage, names)  # the checkpoint/ link followed, as tar -h
+                except tarwrite.TarUnsupported as e:
+                    raise BerthError(f"writing the checkpoint archive failed: {e}") from None
                 with _compressor(target, opts.compress) as w:
                     tarwrite.write(members, w)
-            finally:
-                if out is None:
-                    target.close()
-            return
-        # -h follows the checkpoint/ link to the CRIU images without copying them first
-        argv = [_tar_path(), "-C", stage, "-h", "--numeric-owner", "-cf", "-", *names]
-        if opts.compress == "none" and _has_fd(out):
-            # nothing to do in between: tar writes the archive itself, not through a Python copy loop
-            if out is not None:
-                out.flush()
-            target = out if out is not None else open(opts.export, "wb")  # noqa: SIM115
-            try:
-                rc, err = _run_to(argv, target.fileno())
-            finally:
-                if out is None:
-                    target.close()
-            if rc != 0:
-                raise BerthError(f"writing the checkpoint archive failed: {err}")
-            return
-        r, w = os.pipe()
-        try:
-            pid = spawn(argv, stdio=(-1, w, -1))
         finally:
-            os.close(w)
-        with open(r, "rb") as source:
-            target = out if out is not None else open(opts.export, "wb")  # noqa: SIM115
-            try:
-                _compress(source, target, opts.compress)
-            finally:
-                if out is None:
-                    target.close()
-        if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0:
-            raise BerthError("writing the checkpoint archive failed")
+            if out is None:
+                target.close()
     finally:
         _discard(stage)
-
-
-def _tar_path() -> str:
-    if os.access("/usr/bin/tar", os.X_OK):
-        return "/usr/bin/tar"
-    import shutil
-
-    return shutil.which("tar") or "tar"
 
 
 def _run_to(argv: list[str], stdout_fd: int) -> tuple[int, str]:
@@ -366,7 +336,9 @@ def _dump(path: str, obj: object) -> None:
 
 def _tar_dir(src: str, dest: str) -> Piped:
     """Start archiving src into dest; communicate() waits for it."""
-    return Piped([_tar_path(), "-C", src, "--numeric-owner", "--xattrs", "--xattrs-include=*", "-cf", dest, "."])
+    from berth.storage.apply import gnu_tar
+
+    return Piped([gnu_tar(), "-C", src, "--numeric-owner", "--xattrs", "--xattrs-include=*", "-cf", dest, "."])
 
 
 class _Deflate:
@@ -415,29 +387,6 @@ def _compressor(dst: BinaryIO, algo: str):
     if algo == "gzip":
         return _Deflate(dst)
     return _Plain(dst)
-
-
-def _compress(src: BinaryIO, dst: BinaryIO, algo: str) -> None:
-    import shutil
-
-    if algo == "zstd":
-        import zstandard
-
-        with zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(dst, closefd=False) as w:
-            shutil.copyfileobj(src, w, 1 << 20)
-        return
-    if algo == "gzip":
-        try:
-            from isal import isal_zlib as zlib  # type: ignore[import-not-found]
-        except ImportError:
-            import zlib
-        co = zlib.compressobj(1, zlib.DEFLATED, 31)
-        while chunk := src.read(1 << 20):
-            dst.write(co.compress(chunk))
-        dst.write(co.flush())
-        return
-    shutil.copyfileobj(src, dst, 1 << 20)
-    dst.flush()
 
 
 # restore --------------------------------------------------------------------------------------------
@@ -592,12 +541,12 @@ def _discard(path: str) -> None:
     the container can go there) and a half-removed tree is never seen under it; then a detached
     grandchild, which keeps none of our descriptors (no stdout of a caller waiting for EOF, no
     container lock), removes it.  Should that never happen, it goes with the container's bundle."""
-    import shutil
-
     from berth.util import reaper
 
     if reaper.tree(path):  # the CLI: one child after the answer, not waited for
         return
+    import shutil
+
     trash = f"{path}.removing-{os.urandom(4).hex()}"
     try:
         os.rename(path, trash)

@@ -288,7 +288,7 @@ def scratch_file() -> BinaryIO:
 
 
 @functools.lru_cache(maxsize=1)
-def _gnu_tar() -> str:
+def gnu_tar() -> str:
     tar = "/usr/bin/tar" if os.access("/usr/bin/tar", os.X_OK) else shutil.which("tar")
     if tar and _is_gnu_tar(tar):
         return tar
@@ -320,7 +320,7 @@ def tar_directory(path: str, out: BinaryIO) -> None:
     """Write `path`'s tree to `out` as a tar (export): numeric owners, xattrs, no "./" prefix."""
     import subprocess
 
-    tar = _gnu_tar()
+    tar = gnu_tar()
     names = sorted(os.listdir(path))
     with scratch_file() as errors:
         argv = [tar, "--create", "--file=-", f"--directory={path}", "--numeric-owner", "--xattrs",
@@ -348,7 +348,7 @@ class _Tar:
 
     def __init__(self, dest: bytes, rootless: bool) -> None:
         self.argv: list[str | bytes] = [
-            _gnu_tar(), "--extract", "--file=-", f"--blocking-factor={_BLOCKING}", b"--directory=" + dest,
+            gnu_tar(), "--extract", "--file=-", f"--blocking-factor={_BLOCKING}", b"--directory=" + dest,
             "--numeric-owner", "--same-owner",
             "--same-permissions", "--delay-directory-restore", "--xattrs", "--xattrs-include=*",
             "--xattrs-exclude=trusted.overlay.*", "--xattrs-exclude=user.overlay.*", "--warning=no-unknown-keyword",

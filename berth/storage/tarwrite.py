@@ -3,9 +3,9 @@
 A checkpoint archive is mostly CRIU's page images, hundreds of MB for a container holding memory,
 on their way into a compressor.  Piping `tar -cf -` into Python moves every byte through a pipe in
 10 KiB writes (three copies and a context switch per 64 KiB); here each file is read into one
-reused buffer and handed to the writer, which the compressor consumes in place.  GNU tar stays the
-writer of everything with more than files and directories in it (a container's layer: whiteouts,
-hard links, xattrs); `TarUnsupported` says when a tree has anything else, and the caller uses it.
+reused buffer and handed to the writer, which the compressor consumes in place.  It writes only
+files and directories, as the staged archive holds; a container's layer (whiteouts, hard links,
+xattrs) is GNU tar's work, and `TarUnsupported` refuses anything else.
 
 Members are ustar headers (name split into prefix/name where needed), sizes beyond the 11 octal
 digits in GNU's base-256, numeric owners with empty user and group names (`--numeric-owner`),

@@ -22,6 +22,16 @@ def enable() -> None:
     _enabled = True
 
 
+def deferring(fn, *args):
+    """fn(*args) with deletions deferred, and the one child that does them started when it returns
+    (a CLI command: the process exits right after its answer)."""
+    enable()
+    try:
+        return fn(*args)
+    finally:
+        flush()
+
+
 def tree(path: str) -> bool:
     """Rename path aside and delete it later; False (delete it yourself) when not enabled."""
     if not _enabled:

@@ -76,7 +76,7 @@ def test_sizes_beyond_octal_use_base_256() -> None:
     assert tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape").size == big
 
 
-def test_anything_but_files_and_directories_is_left_to_gnu_tar(tmp_path: Path) -> None:
+def test_anything_but_files_and_directories_is_refused(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo")
     with pytest.raises(tarwrite.TarUnsupported):
         tarwrite.plan(str(tmp_path), ["fifo"])

@@ -66,10 +66,5 @@ def _run(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from berth.util import reaper
 
-    # the CRIU images and the staging dir are deleted by a child after the answer (200 MB of pages
-    # take 50-150 ms to unlink), one that is not waited for: this process exits right after
-    reaper.enable()
-    try:
-        return _run(args)
-    finally:
-        reaper.flush()
+    # the CRIU images (200 MB of pages take 50-150 ms to unlink) are deleted after the answer
+    return reaper.deferring(_run, args)
