@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 try:
     # the C module the sqlite3 package wraps: the package adds only DB-API adapters for datetime,
@@ -82,19 +80,9 @@ class Database:
                     self.conn.execute(stmt)
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> _Write:
         """A write transaction; nested use joins the outer one."""
-        if self.conn.in_transaction:
-            yield self.conn
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        return _Write(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -209,3 +197,23 @@ class Database:
 
     def remove_layer(self, layer_id: str) -> None:
         self.conn.execute("DELETE FROM layers WHERE id=?", (layer_id,))
+
+
+class _Write:
+    """Database.write()'s context manager, a class: contextlib costs ~0.5 ms at every start."""
+
+    __slots__ = ("conn", "outer")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.outer = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.outer = not self.conn.in_transaction
+        if self.outer:
+            self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.outer:
+            self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")

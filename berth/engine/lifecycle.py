@@ -6,9 +6,9 @@ Each verb takes the container lock, refreshes the state and checks the transitio
 
 from __future__ import annotations
 
+import _signal as signal  # the C module: signal.py's enums cost ~0.5 ms at every start
 import json
 import os
-import signal
 import time
 from collections.abc import Callable
 
@@ -143,12 +143,43 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
 
     socks: list = []
     finish_network = None
+    pending = None
     try:
         # a restore needs its addresses before CRIU runs (TCP connections); otherwise netavark
         # works while berth mounts the rootfs and conmon and the runtime create the container: it
         # is the longest step of a start on a bridge (~25 iptables runs), so it goes first
         netns_path, socks, finish_network = network.setup(rt, c, background=not restore_from)
-        rootfs = rt.layers.mount_container(c.id)
+        bundle = rt.bundle(c.id)
+        rd = rt.rundir(c.id)
+        for stale in (rt.exit_file(c.id), os.path.join(rd, "oci-log"), os.path.join(rd, "pidfile")):
+            try:
+                os.unlink(stale)
+            except FileNotFoundError:
+                pass
+        persist = os.path.join(rt.runroot, "persist", c.id)
+        if os.path.isdir(persist):  # a restart's: a new container has none (and no shutil to import)
+            import shutil
+
+            shutil.rmtree(persist, ignore_errors=True)
+        os.makedirs(persist, exist_ok=True)
+        if rt.oci.has(c.id):
+            rt.oci.delete(c.id)
+        notify = c.config.get("sdnotify") == "container" and bool(os.environ.get("NOTIFY_SOCKET"))
+        os.makedirs(os.path.join(bundle, "notify") if notify else bundle, exist_ok=True)
+        launch = conmon.ConmonLaunch(
+            cid=c.id, name=c.name, bundle=bundle, pidfile=os.path.join(rd, "pidfile"),
+            conmon_pidfile=os.path.join(rd, "conmon.pid"), exit_dir=rt.exit_dir, persist_dir=persist,
+            log_driver=c.config.get("log_driver", "k8s-file"), log_path=os.path.join(bundle, "ctr.log"),
+            oci_log=os.path.join(rd, "oci-log"), tty=bool(c.config.get("tty")),
+            stdin=bool(c.config.get("interactive")), exit_command=exit_command(rt, c.id),
+            log_level="debug" if rt.opts.log_level == "debug" else "error",
+            sdnotify_socket=os.environ.get("NOTIFY_SOCKET", "") if c.config.get("sdnotify") == "container" else "",
+            pass_fds=[s.fileno() for s in socks], restore_from=restore_from,
+            warm_up=os.path.exists(attached_marker(rt, c.id)),
+            runtime_opts=list(runtime_opts or []))  # conmon holds the published ports while the container runs
+        # conmon starts now and waits for its start byte while the rootfs and config.json are made
+        pending = conmon.begin(conmon.find_conmon(), rt.oci, launch)
+        rootfs = rt.layers.mount_container(c.id, volatile=bool(c.config.get("auto_remove")))
         c.state["mounted"] = True
         if c.config.get("uid_mappings") and not c.state.get("rootfs_shifted"):
             from berth.engine.idmap import shift_rootfs
@@ -169,7 +200,6 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
                             uid_mappings=c.config.get("uid_mappings") or [],
                             gid_mappings=c.config.get("gid_mappings") or [])
         spec = build_spec(c.config, inputs)
-        bundle = rt.bundle(c.id)
         if not rt.rootless:
             from berth.oci.checkpoint import CONFIG_NAME, write_config
 
@@ -180,44 +210,20 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
             ann.setdefault("org.criu.config", criu_conf)
             if restore_from and ann["org.criu.config"] == criu_conf:
                 write_config(criu_conf, tcp=bool({"--tcp-established", "--tcp-close"} & set(runtime_opts or [])))
-        os.makedirs(bundle, exist_ok=True)
-        if c.config.get("sdnotify") == "container" and os.environ.get("NOTIFY_SOCKET"):
+        if notify:
             # conmon creates <bundle>/notify/notify.sock and relays what the container says to systemd
-            os.makedirs(os.path.join(bundle, "notify"), exist_ok=True)
             spec["mounts"].append({"destination": "/run/notify", "type": "bind",
                                    "source": os.path.join(bundle, "notify"), "options": ["bind", "rprivate"]})
             spec["process"]["env"].append("NOTIFY_SOCKET=/run/notify/notify.sock")
         with open(os.path.join(bundle, "config.json"), "w") as f:
             f.write(json.dumps(spec))  # dumps is the C encoder; dump streams in Python (~3 ms here)
-        rd = rt.rundir(c.id)
-        for stale in (rt.exit_file(c.id), os.path.join(rd, "oci-log"), os.path.join(rd, "pidfile")):
-            try:
-                os.unlink(stale)
-            except FileNotFoundError:
-                pass
-        persist = os.path.join(rt.runroot, "persist", c.id)
-        if os.path.isdir(persist):  # a restart's: a new container has none (and no shutil to import)
-            import shutil
-
-            shutil.rmtree(persist, ignore_errors=True)
-        os.makedirs(persist, exist_ok=True)
-        if rt.oci.has(c.id):
-            rt.oci.delete(c.id)
-        launch = conmon.ConmonLaunch(
-            cid=c.id, name=c.name, bundle=bundle, pidfile=os.path.join(rd, "pidfile"),
-            conmon_pidfile=os.path.join(rd, "conmon.pid"), exit_dir=rt.exit_dir, persist_dir=persist,
-            log_driver=c.config.get("log_driver", "k8s-file"), log_path=os.path.join(bundle, "ctr.log"),
-            oci_log=os.path.join(rd, "oci-log"), tty=bool(c.config.get("tty")),
-            stdin=bool(c.config.get("interactive")), exit_command=exit_command(rt, c.id),
-            log_level="debug" if rt.opts.log_level == "debug" else "error",
-            sdnotify_socket=os.environ.get("NOTIFY_SOCKET", "") if c.config.get("sdnotify") == "container" else "",
-            pass_fds=[s.fileno() for s in socks], restore_from=restore_from,
-            warm_up=os.path.exists(attached_marker(rt, c.id)),
-            runtime_opts=list(runtime_opts or []))  # conmon holds the published ports while the container runs
-        pid, conmon_pid = conmon.launch(conmon.find_conmon(), rt.oci, launch)
+        launching, pending = pending, None
+        pid, conmon_pid = launching.finish()
         finish_network()
         _refresh_etc_files(rt, c, hosts, resolv)
     except BaseException as e:
+        if pending is not None:
+            pending.abort()
         if finish_network is not None:
             try:
                 finish_network()
@@ -392,10 +398,11 @@ def stop(rt: Runtime, c: Container, timeout: int | None = None) -> Container:
     if t > 0 and rt.oci.kill(c.id, sig):
         if _wait_exit(rt, c, t):
             return _after_stop(rt, c)
+        import signal as signals
         import sys
 
         sys.stderr.write(f'time="{time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}" level=warning '
-                         f'msg="StopSignal {signal.Signals(sig).name if sig < 32 else sig} failed to stop container '
+                         f'msg="StopSignal {signals.Signals(sig).name if sig < 32 else sig} failed to stop container '
                          f'{c.name} in {t} seconds, resorting to SIGKILL"\n')
     rt.oci.kill(c.id, signal.SIGKILL, all_procs=False)
     _wait_exit(rt, c, None)

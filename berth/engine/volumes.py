@@ -240,7 +240,9 @@ def _mount(rt: Runtime, v: Volume) -> None:
     argv += [device or vtype, mountpoint(rt, v.name)]
     r = subprocess.run(argv, capture_output=True, text=True, check=False)
     if r.returncode != 0:
-        raise StorageError(f"mounting volume {v.name}: {r.stderr.strip() or f'mount exited {r.returncode}'}")
+        # mount(8)'s first line is the error; the next ones are hints ("dmesg(1) may have more ...")
+        why = (r.stderr.strip().splitlines() or [f"mount exited {r.returncode}"])[0]
+        raise StorageError(f"mounting volume {v.name}: {why}")
 
 
 def _unmount(rt: Runtime, name: str) -> None:

@@ -95,44 +95,81 @@ def build_argv(conmon: str, runtime: OCIRuntime, c: ConmonLaunch) -> list[str]:
 
 def launch(conmon: str, runtime: OCIRuntime, c: ConmonLaunch) -> tuple[int, int]:
     """Start conmon and have it create the container; returns (container pid, conmon pid)."""
-    sync_parent, sync_child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-    start_parent, start_child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    env["_OCI_SYNCPIPE"] = str(sync_child.fileno())
-    env["_OCI_STARTPIPE"] = str(start_child.fileno())
-    env.setdefault("XDG_RUNTIME_DIR", os.environ.get("XDG_RUNTIME_DIR", ""))
-    env.update(c.extra_env)
-    argv = build_argv(conmon, runtime, c)
-    try:
+    return begin(conmon, runtime, c).finish()
+
+
+def begin(conmon: str, runtime: OCIRuntime, c: ConmonLaunch) -> Launching:
+    """Start conmon, which waits on its start pipe: the bundle's config.json need not exist yet.
+    Its exec and start-up (~4 ms) then overlap the rootfs mount and the spec; finish() lets it
+    run the runtime, abort() kills it (it has forked nothing before the start byte)."""
+    return Launching(conmon, runtime, c)
+
+
+class Launching:
+    def __init__(self, conmon: str, runtime: OCIRuntime, c: ConmonLaunch) -> None:
+        self.c = c
+        self.runtime_name = runtime.name
+        self.sync_parent, sync_child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        self.start_parent, start_child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        env["_OCI_SYNCPIPE"] = str(sync_child.fileno())
+        env["_OCI_STARTPIPE"] = str(start_child.fileno())
+        env.setdefault("XDG_RUNTIME_DIR", os.environ.get("XDG_RUNTIME_DIR", ""))
+        env.update(c.extra_env)
+        argv = build_argv(conmon, runtime, c)
         try:
-            pid = _spawn(argv, env, [sync_child.fileno(), start_child.fileno(), *c.pass_fds])
+            self.pid = _spawn(argv, env, [sync_child.fileno(), start_child.fileno(), *c.pass_fds])
         except OSError as e:
+            self._close()
             raise RuntimeFailure(f"starting conmon: {e}") from e
-        sync_child.close()
-        start_child.close()
-        start_parent.send(b"0")
-        if c.warm_up:
-            # conmon and the runtime take ~60 ms from here, with this process idle: import now what
-            # the container's exit and removal will need, off the critical path (not for a detached
-            # start: there it would only take CPU from runc and netavark on a small machine)
-            import shutil  # noqa: F401
-        # conmon's monitor keeps running; only its first process exits here, after the double fork
-        rc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        if rc != 0:
-            raise RuntimeFailure(f"conmon failed with exit code {rc}")
-        pid, message = _read_sync(sync_parent, c.oci_log)
-        if pid <= 0:
-            raise classify_start_error(_runtime_message(message, c.oci_log, runtime.name))
-    finally:
-        sync_parent.close()
-        start_parent.close()
-    conmon_pid = 0
-    try:
-        with open(c.conmon_pidfile) as f:
-            conmon_pid = int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        pass
-    return pid, conmon_pid
+        finally:
+            sync_child.close()
+            start_child.close()
+
+    def finish(self) -> tuple[int, int]:
+        c = self.c
+        try:
+            self.start_parent.send(b"0")
+            if c.warm_up:
+                # conmon and the runtime take ~60 ms from here, with this process idle: import now
+                # what the container's exit and removal will need, off the critical path (not for a
+                # detached start: there it would only take CPU from runc and netavark on a small machine)
+                import shutil  # noqa: F401
+            # conmon's monitor keeps running; only its first process exits here, after the double fork
+            rc = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+            self.pid = 0
+            if rc != 0:
+                raise RuntimeFailure(f"conmon failed with exit code {rc}")
+            pid, message = _read_sync(self.sync_parent, c.oci_log)
+            if pid <= 0:
+                raise classify_start_error(_runtime_message(message, c.oci_log, self.runtime_name))
+        finally:
+            self._close()
+        conmon_pid = 0
+        try:
+            with open(c.conmon_pidfile) as f:
+                conmon_pid = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            pass
+        return pid, conmon_pid
+
+    def abort(self) -> None:
+        """Before finish(): end the waiting conmon.  Killed first, then its pipes closed: at the end
+        of its start pipe conmon would go on and run the runtime."""
+        if self.pid:
+            import signal
+
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+            self.pid = 0
+        self._close()
+
+    def _close(self) -> None:
+        self.sync_parent.close()
+        self.start_parent.close()
 
 
 def _spawn(argv: list[str], env: dict[str, str], pass_fds: list[int]) -> int:

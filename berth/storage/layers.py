@@ -271,7 +271,9 @@ class LayerStore:
         with open(os.path.join(d, "lower"), "w") as f:
             f.write(top_layer or "")
 
-    def mount_container(self, cid: str) -> str:
+    def mount_container(self, cid: str, volatile: bool = False) -> str:
+        """volatile: overlay's `volatile` option, which skips every sync to the upper dir (the
+        unmount's included), for a container that is removed when it exits, as Podman's --rm."""
         target = self.mountpoint(cid)
         if self.driver == "vfs":
             return target
@@ -303,11 +305,23 @@ class LayerStore:
             opts = f"lowerdir={empty},upperdir={diff},workdir={work}"
         if self.rootless:
             opts += ",userxattr"
+        # a volatile mount leaves work/incompat/volatile behind, and the kernel refuses any later
+        # mount of the same upper dir while it is there (it stands for "maybe not synced")
+        marker = os.path.join(work, "work", "incompat", "volatile")
+        if os.path.isdir(marker):
+            import shutil
+
+            shutil.rmtree(marker, ignore_errors=True)
         cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if links else -1
         try:
             if links:
                 os.chdir(self.base)  # lowerdir paths are relative to the store
-            m.mount("overlay", target, "overlay", 0, opts)
+            try:
+                m.mount("overlay", target, "overlay", 0, opts + (",volatile" if volatile else ""))
+            except StorageError:
+                if not volatile:
+                    raise
+                m.mount("overlay", target, "overlay", 0, opts)  # a kernel before 5.10 has no volatile
         finally:
             if cwd >= 0:
                 os.fchdir(cwd)

@@ -156,6 +156,22 @@ def test_failed_start_leaves_a_created_container_and_no_mount(bb):
     assert_nothing_left(bb, containers="nf")
 
 
+
+def test_start_failing_while_the_rootfs_is_prepared_leaves_no_conmon(bb):
+    # conmon is started before the rootfs and config.json exist (it waits on its start pipe); a
+    # failure in between, here a volume whose tmpfs mount the kernel refuses, must end it
+    bb("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=bogus", "badv")
+    r = bb(*RUN, "--rm", "-v", "badv:/x", IMG, "true", check=False)
+    assert_error(r, 125, "mounting volume badv")
+    assert_nothing_left(bb)
+    assert not conmons_for(bb.root)
+    bb(*CREATE, "--name", "bv", "-v", "badv:/x", IMG, "true")
+    r = bb("start", "bv", check=False)
+    assert_error(r, 125, "mounting volume badv")
+    assert_nothing_left(bb, containers="bv")
+    assert bb.out("ps", "-a", "--format", "{{.Status}}") == "Created"
+    assert not conmons_for(bb.root)
+
 def test_unknown_user(bb):
     r = bb(*RUN, "--rm", "-u", "nouser", IMG, "true", check=False)
     assert_error(r, 126, "unable to find user nouser")

@@ -115,6 +115,21 @@ def test_run_without_rm_keeps_the_exited_container(bb):
     assert bb.out("ps", "-a", "--format", "{{.Status}}").startswith("Exited (7) ")
 
 
+ROOT_OPTS = 'grep " / / " /proc/self/mountinfo | grep -o volatile || echo synced'
+
+
+def test_rm_containers_get_a_volatile_rootfs_and_can_still_be_restarted(bb):
+    # as Podman's --rm: the overlay skips syncs to its upper dir (nothing of it outlives the container)
+    assert bb.out(*RUN, "--rm", IMG, "sh", "-c", ROOT_OPTS) == "volatile"
+    assert bb.out(*RUN, "--name", "kept", IMG, "sh", "-c", ROOT_OPTS) == "synced"
+    bb("rm", "kept")
+    # a volatile mount leaves a marker that makes the kernel refuse the next mount of the same layer
+    bb(*RUN, "-d", "--rm", "--name", "rr", IMG, "sleep", "100")
+    bb("restart", "-t", "0", "rr")
+    assert bb.out("ps", "--format", "{{.Names}} {{.State}}") == "rr running"
+    bb("rm", "-f", "-t", "0", "rr")
+    assert not mounts_under(bb.root)
+
 def test_run_interactive_passes_stdin(bb):
     assert bb(*RUN, "-i", "--rm", IMG, "cat", input="hi\n").stdout == "hi\n"
     many = "".join(f"line {i}\n" for i in range(2000))
