@@ -135,7 +135,7 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
     or `runtime restore` from a checkpoint image dir (then the container runs when this returns)."""
     from berth.config import SECCOMP_PATHS
     from berth.oci import conmon
-    from berth.oci.spec import SpecInputs, build_spec
+    from berth.oci.spec import CRIU_CONFIG_NAME, SpecInputs, build_spec
 
     if c.status is Status.STOPPED:
         cleanup_storage(rt, c)
@@ -201,14 +201,14 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
                             gid_mappings=c.config.get("gid_mappings") or [])
         spec = build_spec(c.config, inputs)
         if not rt.rootless:
-            from berth.oci.checkpoint import CONFIG_NAME, write_config
-
             # CRIU's settings for a later checkpoint and this restore: berth writes the file each
             # time (berth/oci/checkpoint.py write_config); a user's own annotation wins
-            criu_conf = os.path.join(bundle, CONFIG_NAME)
+            criu_conf = os.path.join(bundle, CRIU_CONFIG_NAME)
             ann = spec.setdefault("annotations", {})
             ann.setdefault("org.criu.config", criu_conf)
             if restore_from and ann["org.criu.config"] == criu_conf:
+                from berth.oci.checkpoint import write_config
+
                 write_config(criu_conf, tcp=bool({"--tcp-established", "--tcp-close"} & set(runtime_opts or [])))
         if notify:
             # conmon creates <bundle>/notify/notify.sock and relays what the container says to systemd
@@ -345,10 +345,17 @@ def cleanup(rt: Runtime, ref: str, remove_after: bool = False) -> None:
         if c.status.is_alive():
             return
         was_stopped = c.status is Status.STOPPED
-        if was_stopped or c.state.get("mounted") or c.state.get("initialized"):
-            _record_exit(rt, c)
-            cleanup_storage(rt, c)
-        if was_stopped and should_restart(c):
+        restart = was_stopped and should_restart(c)
+        if not restart and (remove_after or c.config.get("auto_remove")) and not c.state.get("netns"):
+            # exit record, teardown and removal in one write transaction, not four (~0.7 ms); not with
+            # a netns, whose netavark teardown (~30 ms) would hold every other writer of the store
+            with rt.db.write():
+                _teardown(rt, c, was_stopped)
+                if c.status is Status.EXITED:
+                    _remove_locked(rt, c, volumes=True)
+            return
+        _teardown(rt, c, was_stopped)
+        if restart:
             # the restart happens here, in conmon's exit command: there is no daemon to do it
             c.state["restart_count"] = c.state.get("restart_count", 0) + 1
             rt.save(c)
@@ -356,6 +363,12 @@ def cleanup(rt: Runtime, ref: str, remove_after: bool = False) -> None:
             return
         if (remove_after or c.config.get("auto_remove")) and c.status is Status.EXITED:
             _remove_locked(rt, c, volumes=True)  # --rm takes the anonymous volumes along, as Podman's
+
+
+def _teardown(rt: Runtime, c: Container, was_stopped: bool) -> None:
+    if was_stopped or c.state.get("mounted") or c.state.get("initialized"):
+        _record_exit(rt, c)
+        cleanup_storage(rt, c)
 
 
 def should_restart(c: Container) -> bool:

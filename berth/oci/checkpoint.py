@@ -11,6 +11,7 @@ import os
 import re
 
 from berth.errors import BerthError
+from berth.oci.spec import CRIU_CONFIG_NAME
 
 CRIU_PATHS = ("/usr/local/sbin/criu", "/usr/sbin/criu", "/usr/local/bin/criu", "/usr/bin/criu")
 MIN_VERSION = (4, 2)
@@ -104,8 +105,7 @@ def checkpoint_argv(runtime_path: str, state_root: str, cid: str, image_dir: str
 
 RUNC_CONF = "/etc/criu/runc.conf"
 
-
-CONFIG_NAME = "criu.conf"  # in the bundle; the org.criu.config annotation of every container points at it
+CONFIG_NAME = CRIU_CONFIG_NAME  # defined with the spec, where every start finds it
 
 
 def write_config(path: str, tcp: bool) -> str:

@@ -15,6 +15,10 @@ import resource
 from berth.errors import InvalidArgument
 from berth.util.record import field, record
 
+# in the bundle; the org.criu.config annotation of every container points at it (berth/oci/checkpoint.py
+# writes it): here, so that a start need not import the checkpoint module
+CRIU_CONFIG_NAME = "criu.conf"
+
 ALL_CAPS = [
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
     "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",

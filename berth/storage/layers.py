@@ -280,7 +280,9 @@ class LayerStore:
         d = self.container_dir(cid)
         with open(os.path.join(d, "lower")) as f:
             top = f.read().strip()
-        if m.is_mounted(target):
+        # overlay and fuse-overlayfs both put their own device under the mount point: two stats,
+        # not a read of the whole mountinfo
+        if os.path.ismount(target):
             return target
         links = []
         for lid in self.chain(top) if top else []:
