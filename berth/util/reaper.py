@@ -3,7 +3,7 @@
 By the time the container is removed, its trees are renamed out of the way (nothing in berth
 finds them any more) and its cgroup directories are empty; deleting them costs a few ms of unlink
 and rmdir calls that the user need not wait for.  A foreground `run --rm` opts in (enable());
-everything else deletes synchronously, as before.  flush() forks one child that deletes and
+everything else deletes synchronously, as before.  flush() starts one `sh` that deletes and
 exits; if it never runs, what is left are `*.removing-*` trees that the next removal of the same
 kind, or a reboot for cgroups, takes away.
 """
@@ -55,26 +55,22 @@ def empty_dir(path: str) -> bool:
     return True
 
 
+# rm -rf each tree up to "--", then rmdir the (empty) cgroup dirs after it
+_SCRIPT = 'while [ "$1" != -- ]; do rm -rf --one-file-system -- "$1"; shift; done; shift; rmdir -- "$@" 2>/dev/null; exit 0'
+
+
 def flush() -> None:
-    """Delete everything deferred, in a child process the caller does not wait for."""
+    """Delete everything deferred, in a child process the caller does not wait for: rm and rmdir
+    started with vfork (util/spawn), ~0.5 ms less on the caller than forking this interpreter."""
     if not (_trees or _dirs):
         return
+    from berth.util.spawn import spawn
+
     try:
-        pid = os.fork()
+        # its own process group: a ^C meant for the command that just answered does not reach it
+        spawn(["/bin/sh", "-c", _SCRIPT, "berth-reaper", *_trees, "--", *_dirs], new_group=True)
     except OSError:
-        pid = 0  # no child: do it here
-        _delete()
-        return
-    if pid == 0:
-        try:
-            os.setsid()
-            # off the caller's stdio at once: a `$(berth run --rm ...)` reads until every writer is gone
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            _delete()
-        finally:
-            os._exit(0)
+        _delete()  # no child: do it here
     _trees.clear()
     _dirs.clear()
 
