@@ -70,8 +70,6 @@ class LayerStore:
     # driver ---------------------------------------------------------------------------------
 
     def _pick_driver(self, wanted: str, program: str | None) -> str:
-        from berth.storage import fuse_overlay
-
         marker = os.path.join(self.root, "driver")
         try:
             with open(marker) as f:
@@ -83,6 +81,8 @@ class LayerStore:
         if wanted and wanted not in DRIVERS:
             raise StorageError(f'unknown storage driver "{wanted}" (supported: overlay, vfs)')
         if program:
+            from berth.storage import fuse_overlay
+
             program = fuse_overlay.check_program(program)
         if recorded:
             if wanted and wanted != recorded:
@@ -102,7 +102,7 @@ class LayerStore:
             driver, self.mount_program = "overlay", program
         elif self._overlay_works():
             driver = "overlay"
-        elif (prog := fuse_overlay.find()) and fuse_overlay.fuse_usable() and self._overlay_works(prog):
+        elif (prog := _fuse_overlay().find()) and _fuse_overlay().fuse_usable() and self._overlay_works(prog):
             driver, self.mount_program = "overlay", prog
         else:
             driver = "overlay" if wanted == "overlay" else "vfs"
@@ -380,3 +380,10 @@ def _sha256(data: bytes):
     import hashlib
 
     return hashlib.sha256(data)
+
+
+def _fuse_overlay():
+    """berth.storage.fuse_overlay, imported where a fuse-overlayfs is wanted: not at every start."""
+    from berth.storage import fuse_overlay
+
+    return fuse_overlay

@@ -34,11 +34,19 @@ def _ensure_user(name: str, subid_start: str | None) -> None:
         subprocess.run(["useradd", "-m", "-s", "/bin/sh", name], check=True)
     for path in ("/etc/subuid", "/etc/subgid"):
         with open(path) as f:
-            lines = [ln for ln in f if not ln.startswith(f"{name}:")]
+            old = f.readlines()
+        lines = [ln for ln in old if not ln.startswith(f"{name}:")]
         if subid_start:
             lines.append(f"{name}:{subid_start}:65536\n")
-        with open(path, "w") as f:
+        if sorted(lines) == sorted(old):
+            continue
+        # every xdist worker runs this fixture: a rewrite in place would show another worker's
+        # berth an empty file for a moment ("no subuid ranges found")
+        tmp = f"{path}.berth-test-{os.getpid()}"
+        with open(tmp, "w") as f:
             f.writelines(lines)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
 
 
 @pytest.fixture(scope="session")
