@@ -8,7 +8,6 @@ sockets to conmon.
 from __future__ import annotations
 
 import _socket as socket  # not socket.py: building its enums costs ~2 ms of every `run -p`
-import ipaddress
 
 from berth.errors import InvalidArgument
 
@@ -49,6 +48,8 @@ def parse_publish(spec: str) -> list[dict]:
     else:
         raise InvalidArgument(f"invalid port format: {spec}")
     if host_ip:
+        import ipaddress  # only here: ~1.5 ms to import
+
         try:
             ipaddress.ip_address(host_ip)
         except ValueError:
