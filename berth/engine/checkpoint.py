@@ -90,9 +90,13 @@ def checkpoint(rt: Runtime, c: Container, opts: CheckpointOptions, out: BinaryIO
         argv = checkpoint_argv(rt.oci.path, rt.oci.state_root, c.id, img, bundle,
                                leave_running=opts.leave_running, tcp_established=opts.tcp_established,
                                file_locks=opts.file_locks)
+        frozen = rt.oci.freeze(c.id)  # see OCIRuntime.freeze: CRIU's own wait is 100 ms steps
         # spawn, not subprocess: its import (threading, selectors, signal) is ~4 ms of the command
-        runc = Piped(argv, env=runtime_env())
-        _, err = runc.communicate()
+        try:
+            runc = Piped(argv, env=runtime_env())
+            _, err = runc.communicate()
+        finally:
+            rt.oci.thaw(frozen)  # after --leave-running or a failure CRIU leaves it frozen
         if runc.returncode != 0:
             import shutil
 

@@ -131,6 +131,24 @@ def test_tcp_connection_survives(bb):
     assert "network-lock skip" not in conf.read_text()
 
 
+def test_a_refused_checkpoint_leaves_the_container_running_and_thawed(bb):
+    # berth freezes the cgroup before CRIU does (OCIRuntime.freeze); CRIU leaves a cgroup it found
+    # frozen frozen after a failure, so berth must thaw it: the counter goes on, exec answers
+    script = ("(sleep 100000 | nc -l -p 5000 > /tmp/recv) & sleep 0.3; "
+              "(i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done) | nc 127.0.0.1 5000")
+    bb("run", "-d", "--name", "tcp", "localhost/busybox", "sh", "-c", script)
+    time.sleep(1)
+    r = bb.fail("container", "checkpoint", "tcp", code=125)  # an established connection, no --tcp-established
+    assert "--tcp-established" in r.stderr
+    assert bb.out("inspect", "-f", "{{.State.Status}}", "tcp") == "running"
+    count = int(bb.out("exec", "tcp", "sh", "-c", "wc -l < /tmp/recv", timeout=10))
+    until(lambda: int(bb.out("exec", "tcp", "sh", "-c", "wc -l < /tmp/recv", timeout=10)) > count + 2)
+    # and a checkpoint with --leave-running leaves it running too
+    bb("container", "checkpoint", "--tcp-established", "-R", "tcp")
+    count = int(bb.out("exec", "tcp", "sh", "-c", "wc -l < /tmp/recv", timeout=10))
+    until(lambda: int(bb.out("exec", "tcp", "sh", "-c", "wc -l < /tmp/recv", timeout=10)) > count + 2)
+
+
 def test_migrate_to_another_local_store(bb, other):
     bb("run", "-d", "--name", "m", "localhost/busybox", "sh", "-c", COUNTER)
     time.sleep(0.5)
