@@ -59,7 +59,8 @@ def _new_netns_onto(path: str) -> Callable[[], str]:
     namespace, which matters rootless: there it could not setns back into the host's.  Returns a
     function that waits for the thread and gives its error ("" if none)."""
     import _thread
-    import ctypes
+
+    from berth.util import libc
 
     done = _thread.allocate_lock()
     done.acquire()
@@ -67,8 +68,8 @@ def _new_netns_onto(path: str) -> Callable[[], str]:
 
     def work() -> None:
         try:
-            if m._lib().unshare(CLONE_NEWNET) != 0:
-                failure.append(f"unshare: {os.strerror(ctypes.get_errno())}")
+            if libc.call("unshare", CLONE_NEWNET) != 0:
+                failure.append(f"unshare: {os.strerror(libc.errno())}")
                 return
             m.mount("/proc/thread-self/ns/net", path, "none", m.MS_BIND)
         except Exception as e:  # noqa: BLE001 - reported to the caller, not lost with the thread

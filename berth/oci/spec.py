@@ -273,10 +273,10 @@ def _probe_x32() -> bool:
                 return True
     except OSError:
         return True
-    import ctypes
+    from berth.util import libc
 
     x32_getpid = 0x40000000 | 39
-    return ctypes.CDLL(None, use_errno=True).syscall(x32_getpid) > 0
+    return libc.call("syscall", x32_getpid) > 0
 
 
 def machine_arch_names(machine: str) -> set[str]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 from berth.errors import StorageError
+from berth.util import libc
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -16,31 +16,18 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 
-_libc = None
-
-
-def _lib() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL("libc.so.6", use_errno=True)  # find_library would run ldconfig -p each time
-        _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                                ctypes.c_char_p]
-        _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-    return _libc
-
-
 def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
-    rc = _lib().mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode() or None)
+    rc = libc.call("mount", source.encode(), target.encode(), fstype.encode(), flags, data.encode() or None)
     if rc != 0:
-        err = ctypes.get_errno()
+        err = libc.errno()
         raise StorageError(f"mount {fstype} on {target}: {os.strerror(err)}")
 
 
 def umount(target: str, detach: bool = False) -> bool:
     """Unmount; True if something was unmounted, False if it was not mounted."""
-    rc = _lib().umount2(target.encode(), MNT_DETACH if detach else 0)
+    rc = libc.call("umount2", target.encode(), MNT_DETACH if detach else 0)
     if rc != 0:
-        err = ctypes.get_errno()
+        err = libc.errno()
         if err in (22, 2):  # EINVAL: not a mount point; ENOENT: gone
             return False
         if err == 16 and not detach:  # EBUSY: fall back to a lazy unmount
