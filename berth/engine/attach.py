@@ -15,26 +15,10 @@ import select
 import sys
 from collections.abc import Callable
 
+from berth.engine.options import parse_detach_keys  # noqa: F401 - `berth attach` takes it from here
+
 STDOUT, STDERR = 2, 3
-_CTRL = {f"ctrl-{c}": ord(c) - 96 for c in "abcdefghijklmnopqrstuvwxyz"}
-_CTRL.update({"ctrl-@": 0, "ctrl-[": 27, "ctrl-\\": 28, "ctrl-]": 29, "ctrl-^": 30, "ctrl-_": 31})
 
-
-def parse_detach_keys(spec: str) -> bytes:
-    from berth.errors import InvalidArgument
-
-    if not spec:
-        return b""
-    out = bytearray()
-    for part in spec.split(","):
-        part = part.strip().lower()
-        if part in _CTRL:
-            out.append(_CTRL[part])
-        elif len(part) == 1:
-            out.append(ord(part))
-        else:
-            raise InvalidArgument(f"invalid detach keys: {spec}")
-    return bytes(out)
 
 
 def connect(bundle: str) -> _socket.socket:

@@ -218,7 +218,7 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
         with open(os.path.join(bundle, "config.json"), "w") as f:
             f.write(json.dumps(spec))  # dumps is the C encoder; dump streams in Python (~3 ms here)
         launching, pending = pending, None
-        pid, conmon_pid = launching.finish()
+        pid, conmon_pid = launching.finish(while_waiting=_warm_up if launch.warm_up else None)
         finish_network()
         _refresh_etc_files(rt, c, hosts, resolv)
     except BaseException as e:
@@ -243,6 +243,16 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
     c.status = Status.CREATED
     c.state["initialized"] = True
     rt.save(c)
+
+
+def _warm_up() -> None:
+    """For a CLI that waits for its container (an attached run): import what streaming its output,
+    its exit and its removal will need while conmon and runc create it.  Not for a detached start:
+    there it would only take CPU from runc and netavark on a small machine."""
+    import shutil  # noqa: F401
+
+    from berth.engine import attach  # noqa: F401
+    from berth.util import reaper  # noqa: F401
 
 
 def start(rt: Runtime, ref: Container | str, before_start: Callable[[Container], None] | None = None) -> Container:

@@ -16,6 +16,7 @@ import _socket  # not socket.py: see engine/attach.py
 import json
 import os
 import select
+from collections.abc import Callable
 
 from berth.errors import RuntimeFailure
 from berth.oci.runtime import OCIRuntime, classify_start_error
@@ -126,15 +127,14 @@ class Launching:
             sync_child.close()
             start_child.close()
 
-    def finish(self) -> tuple[int, int]:
+    def finish(self, while_waiting: Callable[[], None] | None = None) -> tuple[int, int]:
+        """Let conmon run the runtime and wait for the container's pid.  while_waiting runs once
+        the start byte is sent: conmon and the runtime take ~50 ms from there, with this process idle."""
         c = self.c
         try:
             self.start_parent.send(b"0")
-            if c.warm_up:
-                # conmon and the runtime take ~60 ms from here, with this process idle: import now
-                # what the container's exit and removal will need, off the critical path (not for a
-                # detached start: there it would only take CPU from runc and netavark on a small machine)
-                import shutil  # noqa: F401
+            if while_waiting is not None:
+                while_waiting()
             # conmon's monitor keeps running; only its first process exits here, after the double fork
             rc = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
             self.pid = 0

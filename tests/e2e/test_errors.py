@@ -172,6 +172,12 @@ def test_start_failing_while_the_rootfs_is_prepared_leaves_no_conmon(bb):
     assert bb.out("ps", "-a", "--format", "{{.Status}}") == "Created"
     assert not conmons_for(bb.root)
 
+def test_invalid_detach_keys_create_nothing(bb):
+    r = bb(*RUN, "--rm", "--detach-keys", "bogus-key", IMG, "true", check=False)
+    assert_error(r, 125, "invalid detach keys: bogus-key")
+    assert_nothing_left(bb)
+
+
 def test_unknown_user(bb):
     r = bb(*RUN, "--rm", "-u", "nouser", IMG, "true", check=False)
     assert_error(r, 126, "unable to find user nouser")

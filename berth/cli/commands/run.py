@@ -20,9 +20,11 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.engine.create import create_container
+    from berth.engine.options import parse_detach_keys
 
     rt = engine(args)
     opts = to_options(args)
+    parse_detach_keys(getattr(args, "detach_keys", "ctrl-p,ctrl-q"))  # refused before anything is created
     c = create_container(rt, opts)
     return start_and_attach(rt, c, detach=opts.detach, interactive=opts.interactive, tty=opts.tty,
                             remove=opts.remove, sig_proxy=opts.sig_proxy,
@@ -33,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
 def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remove: bool, sig_proxy: bool,
                      detach_keys: str, print_id: bool, remove_on_failure: bool = False) -> int:
     """remove_on_failure: a `run` whose container cannot start leaves nothing behind (it created it)."""
-    from berth.engine import attach, lifecycle
+    from berth.engine import lifecycle
+    from berth.engine.options import parse_detach_keys
 
     if detach:
         try:
@@ -45,10 +48,12 @@ def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remov
         if print_id:
             print(c.id)
         return 0
-    keys = attach.parse_detach_keys(detach_keys)
+    keys = parse_detach_keys(detach_keys)  # a bad value is refused before anything starts
     holder: dict = {}
 
     def connect(ctr) -> None:
+        from berth.engine import attach  # imported while conmon and runc worked (lifecycle._warm_up)
+
         holder["sock"] = attach.connect(rt.bundle(ctr.id))
 
     lifecycle.mark_attached(rt, c.id)
@@ -61,6 +66,8 @@ def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remov
         if remove or remove_on_failure:
             lifecycle.remove(rt, c, force=True, volumes=True)
         raise
+    from berth.engine import attach
+
     sock = holder["sock"]
     term = None
     old = {}
