@@ -15,10 +15,7 @@ import select
 import sys
 from collections.abc import Callable
 
-from berth.engine.options import parse_detach_keys  # noqa: F401 - `berth attach` takes it from here
-
 STDOUT, STDERR = 2, 3
-
 
 
 def connect(bundle: str) -> _socket.socket:

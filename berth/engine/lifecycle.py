@@ -173,7 +173,7 @@ def init(rt: Runtime, c: Container, restore_from: str = "", runtime_opts: list[s
             oci_log=os.path.join(rd, "oci-log"), tty=bool(c.config.get("tty")),
             stdin=bool(c.config.get("interactive")), exit_command=exit_command(rt, c.id),
             log_level="debug" if rt.opts.log_level == "debug" else "error",
-            sdnotify_socket=os.environ.get("NOTIFY_SOCKET", "") if c.config.get("sdnotify") == "container" else "",
+            sdnotify_socket=os.environ["NOTIFY_SOCKET"] if notify else "",
             pass_fds=[s.fileno() for s in socks], restore_from=restore_from,
             warm_up=os.path.exists(attached_marker(rt, c.id)),
             runtime_opts=list(runtime_opts or []))  # conmon holds the published ports while the container runs

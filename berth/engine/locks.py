@@ -22,6 +22,13 @@ class locked:  # noqa: N801 - used as a function: `with locked(path):`
         self.fd = -1
 
     def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        """For a lock held past the block that takes it (netavark's host lock: until its result)."""
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except FileNotFoundError:
@@ -34,7 +41,7 @@ class locked:  # noqa: N801 - used as a function: `with locked(path):`
             raise
         self.fd = fd
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def release(self) -> None:
         os.close(self.fd)
         self.fd = -1
 

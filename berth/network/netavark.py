@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable
 
+from berth.engine.locks import locked
 from berth.errors import BerthError
 from berth.util.spawn import Piped
 
@@ -56,7 +57,7 @@ def _env() -> dict[str, str]:
 class Pending:
     """A netavark call in flight; it holds the host lock until result() is called."""
 
-    def __init__(self, proc: Piped, lock, after_ok: Callable[[], None] | None = None) -> None:
+    def __init__(self, proc: Piped, lock: locked, after_ok: Callable[[], None] | None = None) -> None:
         self.proc = proc
         self.lock = lock
         self.after_ok = after_ok
@@ -70,7 +71,7 @@ class Pending:
             if self.proc.returncode == 0 and self.after_ok is not None:
                 self.after_ok()  # still under the host lock: nobody tears the bridge down meanwhile
         finally:
-            self.lock.__exit__(None, None, None)
+            self.lock.release()
         self.out = out
         if self.proc.returncode != 0:
             msg = out.strip() or err.strip() or f"exited with status {self.proc.returncode}" + (
@@ -111,14 +112,12 @@ class Netavark:
         argv += [verb, netns]
         # netavark serialises itself per config dir, but the bridge and the NETAVARK-* iptables chains
         # are host-wide: every store's calls take one host lock, or parallel setups break each other
-        from berth.engine.locks import locked
-
         lock = locked(_host_lock(self.rootless))
-        lock.__enter__()  # held past this call: released by Pending.result()
+        lock.acquire()  # held past this call: released by Pending.result()
         try:
             proc = Piped(argv, json.dumps(payload).encode(), env=_env())
         except BaseException:
-            lock.__exit__(None, None, None)
+            lock.release()
             raise
         return Pending(proc, lock, after_ok)
 

@@ -102,10 +102,13 @@ class LayerStore:
             driver, self.mount_program = "overlay", program
         elif self._overlay_works():
             driver = "overlay"
-        elif (prog := _fuse_overlay().find()) and _fuse_overlay().fuse_usable() and self._overlay_works(prog):
-            driver, self.mount_program = "overlay", prog
         else:
-            driver = "overlay" if wanted == "overlay" else "vfs"
+            from berth.storage import fuse_overlay  # only here and for a mount_program: not per start
+
+            if (prog := fuse_overlay.find()) and fuse_overlay.fuse_usable() and self._overlay_works(prog):
+                driver, self.mount_program = "overlay", prog
+            else:
+                driver = "overlay" if wanted == "overlay" else "vfs"
         self._record(marker, driver)
         return driver
 
@@ -380,10 +383,3 @@ def _sha256(data: bytes):
     import hashlib
 
     return hashlib.sha256(data)
-
-
-def _fuse_overlay():
-    """berth.storage.fuse_overlay, imported where a fuse-overlayfs is wanted: not at every start."""
-    from berth.storage import fuse_overlay
-
-    return fuse_overlay

@@ -14,42 +14,45 @@ _fns: dict[str, object] = {}
 _get_errno = None
 
 
+def _from_c_half() -> tuple[object, tuple, object]:
+    """(a function maker, (c_int, c_char_p, c_ulong), get_errno) built on _ctypes alone."""
+    import _ctypes
+
+    class c_int(_ctypes._SimpleCData):  # noqa: N801 - ctypes' own names and definitions
+        _type_ = "i"
+
+    class c_char_p(_ctypes._SimpleCData):  # noqa: N801
+        _type_ = "z"
+
+    class c_ulong(_ctypes._SimpleCData):  # noqa: N801
+        _type_ = "L"
+
+    class Fn(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = c_int
+
+    class Lib:
+        _handle = _ctypes.dlopen("libc.so.6", os.RTLD_NOW)
+
+    return (lambda name: Fn((name, Lib))), (c_int, c_char_p, c_ulong), _ctypes.get_errno
+
+
+def _from_ctypes() -> tuple[object, tuple, object]:
+    import ctypes
+
+    lib = ctypes.CDLL("libc.so.6", use_errno=True)  # find_library would run ldconfig -p each time
+    return (lambda name: getattr(lib, name)), (ctypes.c_int, ctypes.c_char_p, ctypes.c_ulong), ctypes.get_errno
+
+
 def _load() -> None:
     global _get_errno
     try:
-        import _ctypes
-
-        class c_int(_ctypes._SimpleCData):  # noqa: N801 - ctypes' own names
-            _type_ = "i"
-
-        class c_char_p(_ctypes._SimpleCData):  # noqa: N801
-            _type_ = "z"
-
-        class c_ulong(_ctypes._SimpleCData):  # noqa: N801
-            _type_ = "L"
-
-        class Fn(_ctypes.CFuncPtr):
-            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-            _restype_ = c_int
-
-        class Lib:
-            _handle = _ctypes.dlopen("libc.so.6", os.RTLD_NOW)
-
-        get_errno = _ctypes.get_errno
+        make, (c_int, c_char_p, c_ulong), get_errno = _from_c_half()
     except (ImportError, AttributeError, TypeError, OSError):
-        import ctypes
-
-        c_int, c_char_p, c_ulong = ctypes.c_int, ctypes.c_char_p, ctypes.c_ulong
-        lib = ctypes.CDLL("libc.so.6", use_errno=True)  # find_library would run ldconfig -p each time
-
-        def Fn(spec):  # noqa: N802 - stands for the class above
-            return getattr(lib, spec[0])
-
-        Lib = None  # noqa: N806
-        get_errno = ctypes.get_errno
+        make, (c_int, c_char_p, c_ulong), get_errno = _from_ctypes()
     for name, argtypes in (("mount", (c_char_p, c_char_p, c_char_p, c_ulong, c_char_p)),
                            ("umount2", (c_char_p, c_int)), ("unshare", (c_int,)), ("syscall", None)):
-        f = Fn((name, Lib))
+        f = make(name)  # type: ignore[operator]
         if argtypes:
             f.argtypes = argtypes
         _fns[name] = f

@@ -28,7 +28,7 @@ def spawn(argv: list[str], env: dict[str, str] | None = None, stdio: tuple[int, 
         fds = tuple(fd if fd >= 0 else devnull for fd in stdio) if stdio else (devnull, devnull, devnull)
         pid = _vfork_exec(argv, env, fds, pass_fds, new_group)
         if pid <= 0:
-            pid = _fork_exec(argv, env, fds, pass_fds, new_group, devnull)
+            pid = _fork_exec(argv, env, fds, pass_fds, new_group)
     finally:
         os.close(devnull)
     return pid
@@ -70,7 +70,7 @@ def _vfork_exec(argv: list[str], env: dict[str, str] | None, fds: tuple[int, int
 
 
 def _fork_exec(argv: list[str], env: dict[str, str] | None, fds: tuple[int, int, int],
-               pass_fds: list[int] | tuple[int, ...], new_group: bool, devnull: int) -> int:
+               pass_fds: list[int] | tuple[int, ...], new_group: bool) -> int:
     import _signal as signal  # not signal.py, whose enums cost ~0.5 ms
 
     pid = os.fork()

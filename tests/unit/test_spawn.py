@@ -6,7 +6,6 @@ import os
 import signal
 import sys
 import time
-from contextlib import ExitStack
 
 import pytest
 
@@ -66,11 +65,15 @@ def test_piped_reports_a_program_that_cannot_run():
     assert p.returncode == 127 and p.argv[0] == "/nonexistent/netavark"
 
 
-def test_a_netavark_that_cannot_run_is_a_one_line_error():
+def test_a_netavark_that_cannot_run_is_a_one_line_error(tmp_path):
+    from berth.engine.locks import locked
     from berth.network.netavark import NetworkError, Pending
 
+    lock = locked(str(tmp_path / "host.lock"))
+    lock.acquire()
     with pytest.raises(NetworkError, match=r"^netavark: exited with status 127 \(could not run /nonexistent/netavark\)$"):
-        Pending(Piped(["/nonexistent/netavark", "setup"], b"{}"), ExitStack()).result()
+        Pending(Piped(["/nonexistent/netavark", "setup"], b"{}"), lock).result()
+    assert lock.fd == -1  # released on the error path too
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 14), reason="_posixsubprocess.fork_exec changed its arguments in 3.14: "

@@ -20,12 +20,13 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.engine import attach, lifecycle
+    from berth.engine.options import parse_detach_keys
 
     rt = engine(args)
     c = rt.latest() if args.latest else rt.lookup(args.container or "")
     if not c.status.is_alive():
         raise FailedPrecondition("you can only attach to running containers")
-    keys = attach.parse_detach_keys(args.detach_keys)
+    keys = parse_detach_keys(args.detach_keys)
     tty = bool(c.config.get("tty"))
     stdin = bool(c.config.get("interactive")) and not args.no_stdin
     sock = attach.connect(rt.bundle(c.id))

@@ -24,19 +24,18 @@ def run(args: argparse.Namespace) -> int:
 
     rt = engine(args)
     opts = to_options(args)
-    parse_detach_keys(getattr(args, "detach_keys", "ctrl-p,ctrl-q"))  # refused before anything is created
+    keys = parse_detach_keys(getattr(args, "detach_keys", "ctrl-p,ctrl-q"))  # refused before anything is created
     c = create_container(rt, opts)
     return start_and_attach(rt, c, detach=opts.detach, interactive=opts.interactive, tty=opts.tty,
-                            remove=opts.remove, sig_proxy=opts.sig_proxy,
-                            detach_keys=getattr(args, "detach_keys", "ctrl-p,ctrl-q"), print_id=True,
+                            remove=opts.remove, sig_proxy=opts.sig_proxy, detach_keys=keys, print_id=True,
                             remove_on_failure=True)
 
 
 def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remove: bool, sig_proxy: bool,
-                     detach_keys: str, print_id: bool, remove_on_failure: bool = False) -> int:
-    """remove_on_failure: a `run` whose container cannot start leaves nothing behind (it created it)."""
+                     detach_keys: bytes, print_id: bool, remove_on_failure: bool = False) -> int:
+    """detach_keys: as parse_detach_keys gives them.  remove_on_failure: a `run` whose container
+    cannot start leaves nothing behind (it created it)."""
     from berth.engine import lifecycle
-    from berth.engine.options import parse_detach_keys
 
     if detach:
         try:
@@ -48,7 +47,6 @@ def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remov
         if print_id:
             print(c.id)
         return 0
-    keys = parse_detach_keys(detach_keys)  # a bad value is refused before anything starts
     holder: dict = {}
 
     def connect(ctr) -> None:
@@ -83,7 +81,7 @@ def start_and_attach(rt, c, *, detach: bool, interactive: bool, tty: bool, remov
         for s in PROXIED:
             old[s] = signal.signal(s, forward)
     try:
-        how = attach.stream(sock, stdin=interactive, tty=tty, detach_keys=keys)
+        how = attach.stream(sock, stdin=interactive, tty=tty, detach_keys=detach_keys)
     finally:
         if term:
             term.restore()

@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from berth.cli.commands.run import start_and_attach
     from berth.cli.main import engine
     from berth.engine import lifecycle
+    from berth.engine.options import parse_detach_keys
 
     rt = engine(args)
     if args.all:
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
                                     interactive=args.interactive or c.config.get("interactive", False)
                                     and args.interactive, tty=c.config.get("tty", False),
                                     remove=c.config.get("auto_remove", False),
-                                    sig_proxy=args.sig_proxy != "false", detach_keys=args.detach_keys,
+                                    sig_proxy=args.sig_proxy != "false",
+                                    detach_keys=parse_detach_keys(args.detach_keys),
                                     print_id=False)
         except BerthError as e:  # Podman: 125, not run's 126/127, whatever kept the container from starting
             raise BerthError(f"unable to start container {c.id}: {e.message}") from None
