@@ -8,9 +8,9 @@ runroot, keyed by each source file's mtime and size.
 
 from __future__ import annotations
 
-import json
 import os
 
+from berth.util import jsonc
 from berth.util.record import field, record
 
 DEFAULT_CAPABILITIES = [
@@ -124,7 +124,7 @@ def load_containers_conf(cache_dir: str | None) -> ContainersConf:
     if cache:
         try:
             with open(cache) as f:
-                cached = json.load(f)
+                cached = jsonc.load(f)
             if cached.get("key") == key:
                 return ContainersConf.from_dict(cached["conf"])
         except (OSError, ValueError):
@@ -134,7 +134,7 @@ def load_containers_conf(cache_dir: str | None) -> ContainersConf:
         try:
             tmp = f"{cache}.{os.getpid()}"
             with open(tmp, "w") as f:
-                json.dump({"key": key, "conf": conf}, f)
+                jsonc.dump({"key": key, "conf": conf}, f)
             os.replace(tmp, cache)
         except OSError:
             pass

@@ -1,7 +1,8 @@
 """The berth command line: global flags, a lazy command table, error → exit code mapping.
 
-Only the module of the command being run is imported, and only its parser is built: a full
-argparse tree of every command costs ~60 ms, one command's under 1 ms.
+Only the module of the command being run is imported, and only its flags are declared (a full
+tree of every command's flags cost ~60 ms with argparse).  Flags are parsed by cli/flagparse.py,
+in pflag's manner, as Podman parses them.
 """
 
 from __future__ import annotations
@@ -9,34 +10,9 @@ from __future__ import annotations
 import os
 import sys
 
-
-def _import_argparse():
-    """argparse imports gettext only to translate its own messages, and gettext compiles a regex
-    when it is imported (~1.7 ms of every command).  Python ships no translations for argparse and
-    Podman answers in English whatever the locale, so argparse gets identity functions; the stub is
-    gone again afterwards, so anything else importing gettext gets the real module."""
-    if "gettext" in sys.modules or "argparse" in sys.modules:
-        import argparse
-
-        return argparse
-    import types
-
-    stub = types.ModuleType("gettext")
-    stub.gettext = lambda message: message  # type: ignore[attr-defined]
-    stub.ngettext = lambda singular, plural, n: singular if n == 1 else plural  # type: ignore[attr-defined]
-    sys.modules["gettext"] = stub
-    try:
-        import argparse
-    finally:
-        del sys.modules["gettext"]
-    return argparse
-
-
-argparse = _import_argparse()
-import importlib  # noqa: E402
-
-from berth.errors import BerthError, ContainerExit  # noqa: E402
-from berth.flags import GLOBAL_VALUE_FLAGS  # noqa: E402
+from berth.cli.flagparse import SUPPRESS, ArgumentParser, Namespace
+from berth.errors import BerthError, ContainerExit
+from berth.flags import GLOBAL_VALUE_FLAGS
 
 # name -> (module, summary).  Group commands ("container run") map onto the same modules.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -123,56 +99,8 @@ GROUPS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse that fails the Podman way: 'Error: ...' and exit code 125."""
-
-    def __init__(self, *a, **kw) -> None:
-        kw.setdefault("allow_abbrev", False)
-        super().__init__(*a, **kw)
-
-    def _get_formatter(self) -> argparse.HelpFormatter:
-        # argparse builds a formatter for every add_argument (to check its metavar), and each one
-        # asks the terminal for its width: one question is enough
-        return self.formatter_class(prog=self.prog, width=_help_width())
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        if message.startswith("unrecognized arguments: "):
-            message = "unknown flag: " + message.split(": ", 1)[1].split()[0]
-        prog = getattr(self, "leaf_prog", self.prog)  # the command's own help, as Podman points to
-        sys.stderr.write(f"Error: {message}\nSee '{prog} --help'\n")
-        raise SystemExit(125)
-
-
-_WIDTH: list[int] = []
-
-
-def _help_width() -> int:
-    if not _WIDTH:
-        # shutil.get_terminal_size's answer (what HelpFormatter asks), without importing shutil
-        try:
-            columns = int(os.environ.get("COLUMNS", ""))
-        except ValueError:
-            columns = 0
-        if columns <= 0:
-            try:
-                columns = os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
-            except (AttributeError, ValueError, OSError):
-                columns = 80
-        _WIDTH.append(columns - 2)
-    return _WIDTH[0]
-
-
-def _untranslated(message: str) -> str:
-    return message
-
-
-# argparse looks each of its messages up in gettext's catalogs (a walk over locale dirs per
-# message); berth speaks Podman's English, so its messages stay as written
-argparse._ = _untranslated  # type: ignore[attr-defined]
-
-
-def add_global_flags(p: argparse.ArgumentParser, suppress: bool) -> None:
-    d = argparse.SUPPRESS if suppress else None
+def add_global_flags(p: ArgumentParser, suppress: bool) -> None:
+    d = SUPPRESS if suppress else None
     p.add_argument("--root", default=d, help="Path to the root directory in which data is stored")
     p.add_argument("--runroot", default=d, help="Path to the 'run directory' where state is stored")
     p.add_argument("--runtime", default=d, help="Path to the OCI runtime (runc, crun)")
@@ -213,43 +141,58 @@ def _usage() -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, str]:
-    top = Parser(prog="berth", add_help=True, usage="berth [options] COMMAND")
+def _group_help(group: str) -> str:
+    lines = [f"Manage {group}s", "", "Usage:", f"  berth {group} [command]", "", "Available Commands:"]
+    lines += [f"  {n:<12}{summary}" for n, (_, summary) in sorted(GROUPS[group].items())]
+    return "\n".join(lines) + "\n"
+
+
+def parse_command_line(argv: list[str]) -> Namespace:
+    """The global flags (before the command or among its own flags), then the command's flags and
+    arguments.  Only the command's module is imported and only its flags are declared."""
+    idx, name = _find_command(argv)
+    top = ArgumentParser(prog="berth", usage="berth [options] COMMAND", add_help=False)
     add_global_flags(top, suppress=False)
     top.add_argument("-v", "--version", action="store_true", help="Version for berth")
-    idx, name = _find_command(argv)
-    if name is None:
-        return top, ""
-    sub = top.add_subparsers(dest="command", parser_class=Parser)
+    top.add_argument("-h", "--help", action="store_true", help="Help for berth")
+    head = argv[:idx] if name is not None else argv
+    if head and head[-1] == "--" and name is not None:
+        head = head[:-1]
+    ns = top.parse_args(head)
+    if name is None or ns.help or ns.version:
+        ns.command = ""
+        return ns
+    rest = argv[idx + 1:]
     if name in GROUPS:
         group = GROUPS[name]
-        gp = sub.add_parser(name, help=f"Manage {name}s")
-        _, sub_name = _find_command(argv[idx + 1:])
-        gsub = gp.add_subparsers(dest="subcommand", parser_class=Parser)
-        if sub_name is None or sub_name not in group:
-            for n, (_, summary) in sorted(group.items()):
-                gsub.add_parser(n, help=summary)
-            return top, name
+        sub_idx, sub_name = _find_command(rest)
+        if sub_name is None:
+            sys.stdout.write(_group_help(name))
+            sys.stderr.write(f"Error: missing command 'berth {name} COMMAND'\n")
+            raise SystemExit(125)
+        if sub_name not in group:
+            sys.stderr.write(f"Error: unrecognized command `berth {name} {sub_name}`\n"
+                             f"Try 'berth {name} --help' for more information\n")
+            raise SystemExit(125)
         module, summary = group[sub_name]
-        leaf = gsub.add_parser(sub_name, help=summary, description=summary, prog=f"berth {name} {sub_name}",
-                               add_help=False)
         cmd_key = f"{name} {sub_name}"
+        rest = rest[:sub_idx] + rest[sub_idx + 1:]
     elif name in COMMANDS:
         module, summary = COMMANDS[name]
-        leaf = sub.add_parser(name, help=summary, description=summary, prog=f"berth {name}", add_help=False)
         cmd_key = name
     else:
         sys.stderr.write(f"Error: unrecognized command `berth {name}`\nTry 'berth --help' for more information\n")
         raise SystemExit(125)
+    leaf = ArgumentParser(prog=f"berth {cmd_key}", description=summary, add_help=False)
     add_global_flags(leaf, suppress=True)
-    mod = importlib.import_module(f"berth.cli.commands.{module}")
+    __import__(f"berth.cli.commands.{module}")  # not importlib: its package imports warnings
+    mod = sys.modules[f"berth.cli.commands.{module}"]
     mod.add_arguments(leaf, cmd_key)
     # run/create use -h for --hostname, as Podman does; elsewhere -h is help
     leaf.add_argument(*(["--help"] if "-h" in leaf._option_string_actions else ["-h", "--help"]),
                       action="help", help="Help for this command")
     leaf.set_defaults(_handler=mod.run, _cmd=cmd_key)
-    top.leaf_prog = leaf.prog  # type: ignore[attr-defined]
-    return top, cmd_key
+    return leaf.parse_args(rest, ns)
 
 
 # boolean flags Podman also accepts as --flag=true|false (Quadlet writes --init=false, for one)
@@ -276,20 +219,15 @@ def _explicit_bools(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = _explicit_bools(list(sys.argv[1:] if argv is None else argv))
     try:
-        parser, cmd = build_parser(argv)
-        if not cmd:
-            args = parser.parse_args(argv)
+        args = parse_command_line(argv)
+        handler = getattr(args, "_handler", None)
+        if handler is None:
             if args.version:
                 from berth import __version__
 
                 print(f"berth version {__version__}")
                 return 0
             sys.stdout.write(_usage())
-            return 0
-        args = parser.parse_args(argv)
-        handler = getattr(args, "_handler", None)
-        if handler is None:
-            parser.parse_args(argv + ["--help"])
             return 0
         rc = handler(args)
         return int(rc or 0)
@@ -329,7 +267,7 @@ def entry() -> None:
     os._exit(rc)
 
 
-def engine(args: argparse.Namespace):
+def engine(args: Namespace):
     """Build the engine Runtime from the global flags (imported lazily by commands)."""
     from berth.config import EngineOptions
     from berth.engine.runtime import Runtime

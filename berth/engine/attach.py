@@ -13,7 +13,10 @@ import _socket  # the C module: socket.py builds four IntEnums at import (~2 ms 
 import os
 import select
 import sys
-from collections.abc import Callable
+
+TYPE_CHECKING = False  # collections.abc imports collections (~2 ms); annotations only
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 STDOUT, STDERR = 2, 3
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from berth.engine.state import Status
+from berth.util import jsonc
 from berth.util.record import record
 
 
@@ -26,7 +25,7 @@ class Container:
     @classmethod
     def from_row(cls, row: tuple) -> Container:
         cid, name, image_id, created, config, state = row
-        return cls(cid, name, image_id, created, json.loads(config), json.loads(state))
+        return cls(cid, name, image_id, created, jsonc.loads(config), jsonc.loads(state))
 
     @property
     def status(self) -> Status:

@@ -9,13 +9,40 @@ transaction (Podman's _sync=FULL is one of its known slow paths).
 
 from __future__ import annotations
 
-import json
 import os
 
+from berth.util import jsonc
+
+
+def _import_sqlite():
+    """The C module the sqlite3 package wraps: the package adds only DB-API adapters for datetime,
+    which berth never stores, and costs ~1.5 ms of every command to import (datetime with it).
+
+    _sqlite3 itself imports functools when it loads, for the one thing it takes from it:
+    lru_cache(maxsize)(connection), the statement cache of each connection.  functools imports
+    collections, ~3 ms of every command.  While _sqlite3 loads, `functools` is a module holding
+    that one function, built on the same C cache functools.lru_cache wraps; then it is gone again,
+    so anything that imports functools later gets the real one."""
+    import sys
+
+    if "functools" in sys.modules:
+        import _sqlite3
+
+        return _sqlite3
+    import _functools
+
+    stub = type(sys)("functools")
+    stub.lru_cache = lambda maxsize: lambda f: _functools._lru_cache_wrapper(f, maxsize, False, tuple)
+    sys.modules["functools"] = stub
+    try:
+        import _sqlite3
+    finally:
+        del sys.modules["functools"]
+    return _sqlite3
+
+
 try:
-    # the C module the sqlite3 package wraps: the package adds only DB-API adapters for datetime,
-    # which berth never stores, and costs ~1.5 ms of every command to import (datetime with it)
-    import _sqlite3 as sqlite3
+    sqlite3 = _import_sqlite()
 except ImportError:  # an interpreter built another way
     import sqlite3  # type: ignore[no-redef]
 
@@ -93,7 +120,7 @@ class Database:
                       config: dict, state: dict) -> None:
         self.conn.execute(
             "INSERT INTO containers (id, name, image_id, created, config, state) VALUES (?,?,?,?,?,?)",
-            (cid, name, image_id, created, json.dumps(config), json.dumps(state)))
+            (cid, name, image_id, created, jsonc.dumps(config), jsonc.dumps(state)))
 
     def container_rows(self) -> list[tuple]:
         return self.conn.execute(
@@ -118,10 +145,10 @@ class Database:
         return row[0] if row else None
 
     def save_state(self, cid: str, state: dict) -> None:
-        self.conn.execute("UPDATE containers SET state=? WHERE id=?", (json.dumps(state), cid))
+        self.conn.execute("UPDATE containers SET state=? WHERE id=?", (jsonc.dumps(state), cid))
 
     def save_config(self, cid: str, name: str, config: dict) -> None:
-        self.conn.execute("UPDATE containers SET name=?, config=? WHERE id=?", (name, json.dumps(config), cid))
+        self.conn.execute("UPDATE containers SET name=?, config=? WHERE id=?", (name, jsonc.dumps(config), cid))
 
     def remove_container(self, cid: str) -> None:
         self.conn.execute("DELETE FROM containers WHERE id=?", (cid,))
@@ -142,7 +169,7 @@ class Database:
 
     def add_image(self, image_id: str, created: float, data: dict) -> None:
         self.conn.execute("INSERT OR REPLACE INTO images (id, created, data) VALUES (?,?,?)",
-                          (image_id, created, json.dumps(data)))
+                          (image_id, created, jsonc.dumps(data)))
 
     def image_rows(self) -> list[tuple[str, float, str]]:
         return self.conn.execute("SELECT id, created, data FROM images ORDER BY created DESC").fetchall()

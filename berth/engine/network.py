@@ -10,11 +10,14 @@ was SIGKILLed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from berth.engine.container import Container
 from berth.engine.runtime import Runtime
 from berth.errors import BerthError, InvalidArgument
+
+TYPE_CHECKING = False  # collections.abc imports collections (~2 ms); annotations only
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 USER_MODE = ("pasta", "slirp4netns")  # rootless networking programs, pasta preferred
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from functools import cached_property
 
 from berth.config import ContainersConf, EngineOptions, load_containers_conf
 from berth.engine.container import Container
@@ -17,6 +16,7 @@ from berth.engine.db import Database
 from berth.engine.locks import container_lock
 from berth.engine.state import Status
 from berth.errors import InvalidArgument, NoSuchContainer
+from berth.util.record import cached_property
 
 
 class Runtime:

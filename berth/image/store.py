@@ -7,13 +7,13 @@ does for local images: the exact name, then `localhost/NAME`, then any registry'
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 from berth.engine.db import Database
 from berth.errors import InvalidArgument, NoSuchImage
 from berth.storage.layers import LayerStore
+from berth.util import jsonc
 from berth.util.record import field, record
 
 
@@ -60,7 +60,7 @@ class Image:
     @classmethod
     def from_row(cls, row: tuple, names: list[str]) -> Image:
         iid, created, data = row
-        d = json.loads(data)
+        d = jsonc.loads(data)
         return cls(id=iid, created=created, names=names, layers=d["layers"], diff_ids=d["diff_ids"],
                    config=d["config"], size=d.get("size", 0), digest=d.get("digest", ""),
                    digests=d.get("digests", []), manifest_type=d.get("manifest_type", ""))
@@ -156,7 +156,7 @@ class ImageStore:
             digest: str = "", extra_digests: list[str] | None = None, manifest_type: str = "") -> Image:
         """Record an image; `digest` is its manifest's, `extra_digests` e.g. the manifest list's."""
         image_id = _sha256(config_bytes).hexdigest()
-        config = json.loads(config_bytes)
+        config = jsonc.loads(config_bytes)
         d = os.path.join(self.dir, image_id)
         os.makedirs(d, exist_ok=True)
         tmp = os.path.join(d, f".config.{os.getpid()}")

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 
 from berth.engine.locks import locked
 from berth.errors import BerthError
 from berth.util.spawn import Piped
+
+TYPE_CHECKING = False  # collections.abc imports collections (~2 ms); annotations only
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 NETAVARK = ("/usr/lib/podman/netavark", "/usr/libexec/podman/netavark", "/usr/local/lib/podman/netavark",
             "/usr/local/libexec/podman/netavark")

@@ -8,10 +8,13 @@ reuse it, and cleanup tears it down explicitly.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from berth.errors import BerthError
 from berth.storage import mount as m
+
+TYPE_CHECKING = False  # collections.abc imports collections (~2 ms); annotations only
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 CLONE_NEWNET = 0x40000000
 

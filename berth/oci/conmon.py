@@ -13,14 +13,17 @@ Protocol (Podman's libpod/oci_conmon_common.go, conmon api-version 1):
 from __future__ import annotations
 
 import _socket  # not socket.py: see engine/attach.py
-import json
 import os
 import select
-from collections.abc import Callable
 
 from berth.errors import RuntimeFailure
 from berth.oci.runtime import OCIRuntime, classify_start_error
+from berth.util import jsonc
 from berth.util.record import field, record
+
+TYPE_CHECKING = False  # collections.abc imports collections (~2 ms); annotations only
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 CONMON_PATHS = ("/usr/bin/conmon", "/usr/libexec/podman/conmon", "/usr/local/bin/conmon",
                 "/usr/local/libexec/podman/conmon", "/usr/sbin/conmon")
@@ -187,7 +190,7 @@ def _read_sync(sock: _socket.socket, oci_log: str) -> tuple[int, str]:
         return -1, ""
     line = data.decode(errors="replace").strip().splitlines()[0]
     try:
-        msg = json.loads(line)
+        msg = jsonc.loads(line)
     except ValueError:
         return -1, line
     return int(msg.get("data", -1)), msg.get("message", "")
@@ -200,7 +203,7 @@ def _runtime_message(message: str, oci_log: str, runtime_name: str) -> str:
             lines = [ln for ln in f.read().splitlines() if ln.strip()]
         for ln in reversed(lines):
             try:
-                d = json.loads(ln)
+                d = jsonc.loads(ln)
             except ValueError:
                 continue
             if d.get("level") in ("error", "fatal"):

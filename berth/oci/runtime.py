@@ -8,7 +8,6 @@ not supported"); runc can.
 
 from __future__ import annotations
 
-import json
 import os
 
 from berth.errors import (
@@ -19,6 +18,7 @@ from berth.errors import (
     NoSuchContainer,
     RuntimeFailure,
 )
+from berth.util import jsonc
 from berth.util.record import record
 
 TYPE_CHECKING = False
@@ -103,7 +103,7 @@ class OCIRuntime:
         state_dir = os.path.join(self.state_root, cid)
         try:
             with open(os.path.join(state_dir, "state.json")) as f:
-                st = json.load(f)
+                st = jsonc.load(f)
         except FileNotFoundError:
             if os.path.isdir(state_dir):
                 self._run("delete", "--force", cid, check=False)
@@ -134,7 +134,7 @@ class OCIRuntime:
         r = self._run("state", cid, check=False)
         if r.returncode != 0:
             return None
-        return json.loads(r.stdout)
+        return jsonc.loads(r.stdout)
 
     def freeze(self, cid: str, timeout: float = 2.0) -> str:
         """Freeze the container's cgroup and wait until it is frozen; returns what thaw() needs
@@ -148,7 +148,7 @@ class OCIRuntime:
         `--leave-running` or a failure, so the caller thaws in every case."""
         try:
             with open(os.path.join(self.state_root, cid, "state.json")) as f:
-                paths = json.load(f).get("cgroup_paths") or {}
+                paths = jsonc.load(f).get("cgroup_paths") or {}
         except (OSError, ValueError):
             return ""
         v1 = paths.get("freezer")
@@ -221,7 +221,7 @@ def _release_exec_fifo(state_dir: str) -> bool:
     fifo = os.path.join(state_dir, "exec.fifo")
     try:
         with open(os.path.join(state_dir, "state.json")) as f:
-            st = json.load(f)
+            st = jsonc.load(f)
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except (OSError, ValueError):
         return False
@@ -268,7 +268,7 @@ def _last_error(stderr: str) -> str:
     line = lines[-1]
     if line.startswith("{"):
         try:
-            return json.loads(line).get("msg", line)
+            return jsonc.loads(line).get("msg", line)
         except ValueError:
             pass
     if line.startswith("time=") and 'msg="' in line:
@@ -301,7 +301,7 @@ def pick_runtime(wanted: str, conf_runtime: str, runroot: str) -> OCIRuntime:
     cache = os.path.join(runroot, "runtime.json")
     try:
         with open(cache) as f:
-            d = json.load(f)
+            d = jsonc.load(f)
         if os.access(d["path"], os.X_OK):
             return OCIRuntime(d["name"], d["path"], state_root)
     except (OSError, ValueError, KeyError):
@@ -318,7 +318,7 @@ def pick_runtime(wanted: str, conf_runtime: str, runroot: str) -> OCIRuntime:
     os.makedirs(runroot, exist_ok=True)
     tmp = f"{cache}.{os.getpid()}"
     with open(tmp, "w") as f:
-        json.dump({"name": found[0], "path": found[1]}, f)
+        jsonc.dump({"name": found[0], "path": found[1]}, f)
     os.replace(tmp, cache)
     return OCIRuntime(found[0], found[1], state_root)
 
@@ -357,7 +357,7 @@ def probe(path: str, runroot: str) -> bool:
         if os.geteuid() != 0:
             spec["linux"].pop("cgroupsPath")
         with open(os.path.join(base, "config.json"), "w") as f:
-            json.dump(spec, f)
+            jsonc.dump(spec, f)
         cid = f"berth-probe-{os.getpid()}"
         r = subprocess.run([path, "--root", os.path.join(base, "state"), "run", "--bundle", base, cid],
                            stdin=subprocess.DEVNULL, capture_output=True, timeout=30)

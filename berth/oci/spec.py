@@ -8,11 +8,11 @@ runtime cannot raise them without CAP_SYS_RESOURCE).
 from __future__ import annotations
 
 import _signal  # not signal.py, whose enums cost ~0.5 ms at every start
-import json
 import os
 import resource
 
 from berth.errors import InvalidArgument
+from berth.util import jsonc
 from berth.util.record import field, record
 
 # in the bundle; the org.criu.config annotation of every container points at it (berth/oci/checkpoint.py
@@ -216,7 +216,7 @@ def seccomp_profile(caps: list[str], path: str, x32: bool | None = None) -> dict
     x86 part stays: i386 binaries do run on these kernels."""
     try:
         with open(path) as f:
-            prof = json.load(f)
+            prof = jsonc.load(f)
     except FileNotFoundError:
         return None
     machine = os.uname().machine

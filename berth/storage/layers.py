@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import _thread  # the lock without threading's import (~1.5 ms of every command)
 import os
-from collections.abc import Iterator
 
 from berth.engine.db import Database
 from berth.errors import StorageError
@@ -25,6 +24,7 @@ from berth.storage import mount as m
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import, on every command that touches storage
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import BinaryIO
 
 DRIVERS = ("overlay", "vfs")

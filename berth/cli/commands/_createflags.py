@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 from berth.engine.options import CreateOptions
 from berth.errors import InvalidArgument
 
@@ -19,7 +19,7 @@ def _kv(items: list[str] | None, what: str) -> dict[str, str]:
     return out
 
 
-def add_create_flags(p: argparse.ArgumentParser, run: bool) -> None:
+def add_create_flags(p: flagparse.ArgumentParser, run: bool) -> None:
     a = p.add_argument
     a("--name", default="", help="Assign a name to the container")
     a("-e", "--env", action="append", default=[], help="Set environment variables in container")
@@ -90,7 +90,7 @@ def add_create_flags(p: argparse.ArgumentParser, run: bool) -> None:
         a("--detach-keys", default="ctrl-p,ctrl-q", help="Override the key sequence for detaching a container")
         a("-a", "--attach", action="append", default=[], help="Attach to STDIN, STDOUT or STDERR")
     p.add_argument("image", help="IMAGE")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
+    p.add_argument("command", nargs=flagparse.REMAINDER, help="COMMAND [ARG...]")
 
 
 def _bool(v: str, flag: str) -> bool:
@@ -101,7 +101,7 @@ def _bool(v: str, flag: str) -> bool:
     raise InvalidArgument(f'invalid argument "{v}" for "{flag}" flag: strconv.ParseBool: parsing "{v}": invalid syntax')
 
 
-def to_options(args: argparse.Namespace) -> CreateOptions:
+def to_options(args: flagparse.Namespace) -> CreateOptions:
     from berth.util.timefmt import parse_bytes
 
     memory = 0
@@ -170,7 +170,7 @@ def to_options(args: argparse.Namespace) -> CreateOptions:
     )
 
 
-def _health(args: argparse.Namespace) -> dict | None:
+def _health(args: flagparse.Namespace) -> dict | None:
     if args.no_healthcheck or not args.health_cmd:
         return None
     from berth.engine.health import health_config

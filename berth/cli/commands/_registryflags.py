@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
 def tls_verify(value: str) -> bool:
@@ -11,11 +11,11 @@ def tls_verify(value: str) -> bool:
         return True
     if v in ("false", "0", "no"):
         return False
-    raise argparse.ArgumentTypeError(f'invalid argument "{value}" for "--tls-verify" flag: '
+    raise flagparse.ArgumentTypeError(f'invalid argument "{value}" for "--tls-verify" flag: '
                                      f'strconv.ParseBool: parsing "{value}": invalid syntax')
 
 
-def add_registry_flags(p: argparse.ArgumentParser, creds: bool = True) -> None:
+def add_registry_flags(p: flagparse.ArgumentParser, creds: bool = True) -> None:
     p.add_argument("--tls-verify", type=tls_verify, nargs="?", const=True, default=None,
                    help="Require HTTPS and verify certificates when contacting registries")
     p.add_argument("--authfile", default=None, help="Path of the authentication file")
@@ -24,7 +24,7 @@ def add_registry_flags(p: argparse.ArgumentParser, creds: bool = True) -> None:
         p.add_argument("--creds", default=None, help="Use USERNAME[:PASSWORD] for accessing the registry")
 
 
-def session_args(args: argparse.Namespace) -> dict:
+def session_args(args: flagparse.Namespace) -> dict:
     from berth.image.credentials import parse_creds
 
     creds = parse_creds(args.creds) if getattr(args, "creds", None) is not None else None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from berth.cli import flagparse
 from berth.errors import ContainerExit, FailedPrecondition
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("--detach-keys", default="ctrl-p,ctrl-q", help="Select the key sequence for detaching a container")
     p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
     p.add_argument("--sig-proxy", default="true", help="Proxy received signals to the process")
@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("container", nargs="?", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.engine import attach, lifecycle
     from berth.engine.options import parse_detach_keys

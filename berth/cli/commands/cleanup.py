@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Cleans up all containers")
     p.add_argument("--rm", action="store_true", help="After cleanup, remove the container entirely")
-    p.add_argument("--stopped-only", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--stopped-only", action="store_true", help=flagparse.SUPPRESS)
     p.add_argument("-l", "--latest", action="store_true", help="Act on the latest container")
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.engine import lifecycle
 

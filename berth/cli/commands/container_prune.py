@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--filter", action="append", default=[], help="Provide filter values")
 
@@ -24,7 +25,7 @@ def prune_containers(rt, filters: list[str] | None = None) -> list[str]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
 
     if not args.force and sys.stdin.isatty():

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-
+from berth.cli import flagparse
 from berth.cli.commands._createflags import add_create_flags, to_options
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     add_create_flags(p, run=False)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.engine.create import create_container
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 from berth.errors import ContainerExit, FailedPrecondition, InvalidArgument
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="Run the exec session in detached mode (backgrounded)")
     p.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
     p.add_argument("--env-file", action="append", default=[], help="Read in a file of environment variables")
@@ -19,10 +19,10 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("--privileged", action="store_true", help="Give the process extended Linux capabilities")
     p.add_argument("-l", "--latest", action="store_true", help="Act on the latest container")
     p.add_argument("container", metavar="CONTAINER")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p.add_argument("command", nargs=flagparse.REMAINDER, metavar="COMMAND")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.engine.envvars import _read_env_file
     from berth.engine.exec import exec_in

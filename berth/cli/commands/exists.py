@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("name", metavar="NAME")
     p.set_defaults(_what=cmd.split()[0])
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.errors import NotFound
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
+from berth.cli import flagparse
 from berth.errors import InvalidArgument, NoSuchContainer
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     a = p.add_argument
     a("-n", "--name", action="store_true", help="Use container/pod names instead of IDs")
     a("-f", "--files", action="store_true", help="Generate .service files instead of printing to stdout")
@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     a("--no-header", action="store_true", help="Skip header generation")
     a("--start-timeout", default=None, help="Start timeout override")
     a("--stop-timeout", default=None, help="Stop timeout override")
-    a("-t", "--time", default=None, help=argparse.SUPPRESS)
+    a("-t", "--time", default=None, help=flagparse.SUPPRESS)
     a("--restart-policy", default=None, help="Systemd restart-policy")
     a("--restart-sec", default=None, help="Systemd restart-sec")
     a("--container-prefix", default="container", help="Systemd unit name prefix for containers")
@@ -47,12 +47,12 @@ def run_bool_flags() -> frozenset[str]:
     """Options of `berth run` that take no value: what --new needs to find IMAGE in a create command."""
     from berth.cli.commands._createflags import add_create_flags
 
-    p = argparse.ArgumentParser(add_help=False)
+    p = flagparse.ArgumentParser(add_help=False)
     add_create_flags(p, run=True)
     return frozenset(s for act in p._actions if act.nargs == 0 for s in act.option_strings)
 
 
-def store_args(args: argparse.Namespace, rt) -> list[str]:
+def store_args(args: flagparse.Namespace, rt) -> list[str]:
     """Global flags a unit must pass so that it drives the same store as this command."""
     from berth.config import default_root, default_runroot
 
@@ -76,7 +76,7 @@ def store_args(args: argparse.Namespace, rt) -> list[str]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth import __version__
     from berth.cli.main import engine
     from berth.config import default_runroot

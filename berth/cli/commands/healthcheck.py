@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 from berth.errors import InvalidArgument
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("action", choices=["run"], help="run: run the container's healthcheck once")
     p.add_argument("container", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.engine.health import run_check
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 HEADERS = {"ID": "ID", "Created": "CREATED", "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT",
            "CreatedAt": "CREATED AT", "Tags": "TAGS"}
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-H", "--human", default="true", help="Display sizes and dates in human readable format")
     p.add_argument("--no-trunc", "--notruncate", action="store_true", help="Do not truncate the output")
     p.add_argument("-q", "--quiet", action="store_true", help="Display the numeric IDs only")
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("image", metavar="IMAGE")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     import sys
     import time
 

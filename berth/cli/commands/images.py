@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 
+from berth.cli import flagparse
 from berth.errors import InvalidArgument
 
 HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Created": "CREATED", "Size": "SIZE",
@@ -13,7 +13,7 @@ HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Created"
 DEFAULT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Created}}\t{{.Size}}"
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Show all images (default hides intermediate images)")
     p.add_argument("-q", "--quiet", action="store_true", help="Display only image IDs")
     p.add_argument("--format", default=None, help="Change the output format to JSON or a Go template")
@@ -72,7 +72,7 @@ def filter_images(rt, images: list, filters: list[str], usage: dict[str, int]) -
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     import sys
 
     from berth.cli.main import engine

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-c", "--change", action="append", default=[], help="Apply the following possible instructions to the created image")
     p.add_argument("-m", "--message", default="", help="Set commit message for imported image")
     p.add_argument("-q", "--quiet", action="store_true", help="Suppress output")
@@ -16,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("reference", nargs="?", metavar="REFERENCE")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.errors import InvalidArgument
     from berth.image.importer import import_rootfs

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-f", "--format", default=None, help="Change the output format to JSON or a Go template")
     p.add_argument("-D", "--debug", action="store_true", help="Display additional debug information")
 
@@ -20,7 +20,7 @@ def _first_line(argv: list[str]) -> str:
         return ""
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     import os
     import platform
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-f", "--format", default=None, help="Format the output to a Go template or json")
     if cmd == "inspect":
         p.add_argument("-t", "--type", default="all", choices=["all", "container", "image", "network", "pod", "volume"],
@@ -17,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.set_defaults(_kind={"inspect": "all", "container inspect": "container", "image inspect": "image"}[cmd])
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.cli.output import print_json, template_each
     from berth.engine.inspect import container_inspect, image_inspect

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 from berth.errors import BerthError
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Signal all running containers")
     p.add_argument("-s", "--signal", default="KILL", help="Signal to send to the container")
     p.add_argument("--cidfile", action="append", default=[], help="Read the container ID from the file")
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.commands.stop import targets
     from berth.cli.main import engine
     from berth.engine import lifecycle

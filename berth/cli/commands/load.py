@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-i", "--input", default="", help="Read from specified archive file (default: stdin)")
     p.add_argument("-q", "--quiet", action="store_true", help="Suppress the output")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     import sys
 
     from berth.cli.main import engine

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
+from berth.cli import flagparse
 from berth.cli.commands._registryflags import add_registry_flags
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-u", "--username", default="", help="Username for registry")
     p.add_argument("-p", "--password", default=None, help="Password for registry")
     p.add_argument("--password-stdin", action="store_true", help="Take the password from stdin")
@@ -33,7 +32,7 @@ def registry_key(value: str | None) -> str:
     return "docker.io" if key in ("index.docker.io", "registry-1.docker.io") else key
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     import sys
 
     from berth.errors import InvalidArgument

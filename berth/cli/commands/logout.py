@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Remove the cached credentials for all registries")
     p.add_argument("--authfile", default=None, help="Path of the authentication file")
     p.add_argument("registry", nargs="?", metavar="REGISTRY")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.commands.login import registry_key
     from berth.errors import InvalidArgument
     from berth.image import credentials

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
+from berth.cli import flagparse
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
     p.add_argument("--tail", default="-1", help="Output the specified number of LINES at the end of the logs")
     p.add_argument("--since", default="", help="Show logs since TIMESTAMP")
@@ -92,7 +93,7 @@ def read_entries(path: str, offset: int) -> tuple[list, int]:
     return entries, offset + len(chunk.encode())
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.errors import InvalidArgument
     from berth.util.timefmt import parse_time

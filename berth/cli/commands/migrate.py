@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     a = p.add_argument
     a("--dest-root", default="", help="--root of the target store")
     a("--dest-runroot", default="", help="--runroot of the target store")
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     a("dest", metavar="DEST", help="ssh://[user@]host[:port], or the target store's root directory")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.engine.migrate import migrate
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 from berth.errors import BerthError, InvalidArgument
 
 HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Labels": "LABELS", "Options": "OPTIONS",
            "IPv6Enabled": "IPV6", "Internal": "INTERNAL", "DNSEnabled": "DNS"}
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     verb = cmd.split()[1]
     p.set_defaults(_verb=verb)
     a = p.add_argument
@@ -78,7 +78,7 @@ def _kv(items: list[str]) -> dict[str, str]:
     return split_kv(items)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.cli.output import print_json, print_rows, template_each
     from berth.engine.network import networks_of, remove_network

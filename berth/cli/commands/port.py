@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Display port information for all containers")
     p.add_argument("-l", "--latest", action="store_true", help="Act on the latest container")
     p.add_argument("container", nargs="?", metavar="CONTAINER")
@@ -26,7 +26,7 @@ def _lines(c, want: str | None) -> list[str]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.errors import InvalidArgument
 

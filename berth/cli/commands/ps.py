@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 import time
 
+from berth.cli import flagparse
 from berth.errors import InvalidArgument
 
 HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedHuman": "CREATED",
@@ -16,7 +16,7 @@ HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Create
 DEFAULT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Show all the containers, default is only running containers")
     p.add_argument("-q", "--quiet", action="store_true", help="Print the numeric IDs of the containers only")
     p.add_argument("-l", "--latest", action="store_true", help="Act on the latest container berth is aware of")
@@ -95,7 +95,7 @@ def apply_filters(rt, ctrs: list, filters: list[str]) -> list:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     import sys
 
     from berth.cli.main import engine
@@ -157,7 +157,7 @@ def _ports(ports: list[dict] | None) -> str:
     return format_ports(ports or [])
 
 
-def _default_table(rt, ctrs: list, now: float, args: argparse.Namespace) -> None:
+def _default_table(rt, ctrs: list, now: float, args: flagparse.Namespace) -> None:
     """The plain `ps` table, built directly: the same text as the default template, without running
     the template engine once per container (it is most of the time of a `ps -a` over hundreds)."""
     import sys

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
+from berth.cli import flagparse
 from berth.cli.commands._registryflags import add_registry_flags, session_args
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--all-tags", action="store_true", help="All tagged images in the repository will be pulled")
     p.add_argument("--arch", default="", help="Use ARCH instead of the architecture of the machine for choosing images")
     p.add_argument("--os", default="", help="Use OS instead of the running OS for choosing images")
@@ -18,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     import sys
 
     from berth.cli.main import engine

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-
+from berth.cli import flagparse
 from berth.cli.commands._registryflags import add_registry_flags, session_args
 
 ARCHIVES = ("docker-archive:", "oci-archive:", "oci:")
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-f", "--format", default="", choices=["", "oci", "v2s2", "docker"],
                    help="Manifest type (oci, v2s2, or docker) to use in the destination")
     p.add_argument("--compression-format", default="gzip", choices=["gzip", "zstd", "zstd:chunked"],
@@ -22,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("destination", nargs="?", metavar="DESTINATION")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     import sys
 
     from berth.cli.main import engine

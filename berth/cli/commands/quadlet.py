@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 from berth.errors import BerthError
 
 HEADERS = {"Name": "NAME", "UnitName": "UNIT NAME", "Path": "PATH ON DISK", "Status": "STATUS",
@@ -17,15 +17,15 @@ def _bool(value: str) -> bool:
         return True
     if value.lower() in ("false", "0", "no"):
         return False
-    raise argparse.ArgumentTypeError(f"invalid syntax: {value}")
+    raise flagparse.ArgumentTypeError(f"invalid syntax: {value}")
 
 
-def _reload_flag(p: argparse.ArgumentParser, what: str) -> None:
+def _reload_flag(p: flagparse.ArgumentParser, what: str) -> None:
     p.add_argument("--reload-systemd", nargs="?", const=True, default=True, type=_bool,
                    help=f"Reload systemd after {what}")
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     sub = cmd.split()[-1]
     if sub in ("list", "ls"):
         p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions given")
@@ -53,7 +53,7 @@ def _report(errors: dict[str, str], fmt: str, summary: str) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.config import is_rootless
     from berth.systemd import manage
 

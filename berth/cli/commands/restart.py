@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 from berth.errors import BerthError
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Restart all non-running containers")
     p.add_argument("--running", action="store_true", help="Restart only running containers when --all is used")
     p.add_argument("-t", "--time", default=None, help="Seconds to wait for stop before killing the container")
@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.commands.stop import parse_time, targets
     from berth.cli.main import engine
     from berth.engine import lifecycle

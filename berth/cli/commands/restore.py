@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 from berth.errors import BerthError, InvalidArgument
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     a = p.add_argument
     a("-a", "--all", action="store_true", help="Restore all checkpointed containers")
     a("-l", "--latest", action="store_true", help="Act on the latest container")
@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     a("containers", nargs="*", metavar="CONTAINER")
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: flagparse.Namespace) -> int:
     import time
 
     from berth.cli.main import engine
@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.util import reaper
 
     # the CRIU images (200 MB of pages take 50-150 ms to unlink) are deleted after the answer

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 from berth.errors import BerthError
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Remove all containers")
     p.add_argument("-f", "--force", action="store_true", help="Force removal of a running or unusable container")
     p.add_argument("-i", "--ignore", action="store_true", help="Ignore errors when a specified container is missing")
@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     """Podman's exit codes: 1 if a named container does not exist (and nothing worse happened),
     2 if one is running or paused (no --force), 125 for anything else.  --force ignores missing ones."""
     from berth.cli.commands.stop import parse_time, targets
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                 sys.stderr.write(f"Error: {e.message}\n")
                 codes.add(1)
         if args.cidfile:
-            found += targets(rt, argparse.Namespace(containers=[], cidfile=args.cidfile, ignore=args.ignore))
+            found += targets(rt, flagparse.Namespace(containers=[], cidfile=args.cidfile, ignore=args.ignore))
     for ref, c in found:
         try:
             if args.force and c.status.is_alive():

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 from berth.errors import BerthError, FailedPrecondition, InvalidArgument
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Remove all images")
     p.add_argument("-f", "--force", action="store_true", help="Force Removal of the image")
     p.add_argument("-i", "--ignore", action="store_true", help="Ignore errors if a specified image does not exist")
@@ -47,7 +47,7 @@ def remove_image(rt, ref: str, force: bool, out: list[str]) -> None:
     out.append(f"Deleted: {img.id}")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
 
     rt = engine(args)

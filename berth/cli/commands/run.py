@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import _signal as signal  # the C module: signal.py's enums cost ~0.5 ms at every start
-import argparse
 import os
 import sys
 
+from berth.cli import flagparse
 from berth.cli.commands._createflags import add_create_flags, to_options
 from berth.errors import BerthError, ContainerExit
 
 PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     add_create_flags(p, run=True)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.engine.create import create_container
     from berth.engine.options import parse_detach_keys

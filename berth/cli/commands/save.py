@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-o", "--output", default="", help="Write to a specified file (default: stdout, which must be redirected)")
     p.add_argument("--format", default="docker-archive",
                    choices=["docker-archive", "oci-archive", "oci-dir", "docker-dir"],
@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     import sys
 
     from berth.cli.main import engine

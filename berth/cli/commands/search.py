@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
+from berth.cli import flagparse
 from berth.cli.commands._registryflags import add_registry_flags, session_args
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("--limit", type=int, default=0, help="Limit the number of results")
     p.add_argument("--format", default=None, help="Change the output format to JSON or a Go template")
     p.add_argument("--no-trunc", action="store_true", help="Do not truncate the output")
@@ -17,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("term", metavar="TERM")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.output import print_json, print_rows
     from berth.errors import InvalidArgument
     from berth.image.registry.errors import RegistryError

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
+from berth.cli import flagparse
 from berth.errors import BerthError
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--attach", action="store_true", help="Attach container's STDOUT and STDERR")
     p.add_argument("-i", "--interactive", action="store_true", help="Make STDIN available to the contained process")
     p.add_argument("--all", action="store_true", help="Start all containers regardless of their state or configuration")
@@ -17,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.commands.run import start_and_attach
     from berth.cli.main import engine
     from berth.engine import lifecycle

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from berth.errors import BerthError, InvalidArgument
+from berth.cli import flagparse
+from berth.errors import BerthError, InvalidArgument, NoSuchContainer
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Stop all running containers")
     p.add_argument("-i", "--ignore", action="store_true", help="Ignore errors when a specified container is missing")
     p.add_argument("-t", "--time", default=None, help="Seconds to wait for stop before killing the container")
@@ -29,8 +29,6 @@ def parse_time(value: str | None) -> int | None:
 
 
 def targets(rt, args) -> list[tuple[str, object]]:
-    from berth.errors import NoSuchContainer
-
     refs = list(args.containers)
     for f in getattr(args, "cidfile", []) or []:
         try:
@@ -59,7 +57,7 @@ def targets(rt, args) -> list[tuple[str, object]]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.engine import lifecycle
 
@@ -73,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
             lifecycle.stop(rt, c, timeout)
             print(ref)
         except BerthError as e:
+            if isinstance(e, NoSuchContainer) and getattr(args, "ignore", False):
+                continue  # removed since it was looked up (a --rm container's cleanup): what --ignore is for
             sys.stderr.write(f"Error: {e.message}\n")
             rc = e.exit_code
     return rc

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused data")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--volumes", action="store_true", help="Prune volumes")
     p.add_argument("--filter", action="append", default=[], help="Provide filter values")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.commands.container_prune import prune_containers
     from berth.cli.commands.image_prune import prune_images
     from berth.cli.main import engine

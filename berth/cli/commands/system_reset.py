@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     import os
     import shutil
 

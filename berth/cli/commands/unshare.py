@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
+    p.add_argument("command", nargs=flagparse.REMAINDER, metavar="COMMAND")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     import os
 
     from berth.cli.main import engine

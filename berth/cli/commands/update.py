@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("--restart", default=None, help="Restart policy to apply when a container exits")
     p.add_argument("-l", "--latest", action="store_true", help="Act on the latest container")
     p.add_argument("container", nargs="?", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.engine import lifecycle
     from berth.errors import InvalidArgument

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("-f", "--format", default=None, help="Change the output format to JSON or a Go template")
 
 
@@ -28,7 +28,7 @@ def _arch() -> str:
     return host_arch()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.output import print_json, template_each
 
     info = version_info()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from berth.cli import flagparse
 from berth.errors import BerthError, InvalidArgument
 
 HEADERS = {"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT", "CreatedAt": "CREATED AT",
@@ -12,7 +12,7 @@ HEADERS = {"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT"
 DEFAULT_FORMAT = "table {{.Driver}}\t{{.Name}}"
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     verb = {"list": "ls", "remove": "rm"}.get(cmd.split()[1], cmd.split()[1])
     p.set_defaults(_verb=verb)
     a = p.add_argument
@@ -55,14 +55,14 @@ def _kv(items: list[str]) -> dict[str, str]:
     return split_kv(items)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
 
     rt = engine(args)
     return _VERBS[args._verb](rt, args)
 
 
-def _create(rt, args: argparse.Namespace) -> int:
+def _create(rt, args: flagparse.Namespace) -> int:
     from berth.engine import volumes
 
     vol, _ = volumes.create(rt, args.name, driver=args.driver, labels=_kv(args.label), options=_kv(args.opt),
@@ -82,7 +82,7 @@ def _rows(rt, vols: list) -> list[dict]:
     return [zero | volumes.inspect_doc(rt, v) | {"CreatedAt": go_time_string(v.created)} for v in vols]
 
 
-def _ls(rt, args: argparse.Namespace) -> int:
+def _ls(rt, args: flagparse.Namespace) -> int:
     from berth.cli.output import print_json, print_rows
     from berth.engine import volumes
 
@@ -99,7 +99,7 @@ def _ls(rt, args: argparse.Namespace) -> int:
     return 0
 
 
-def _inspect(rt, args: argparse.Namespace) -> int:
+def _inspect(rt, args: flagparse.Namespace) -> int:
     from berth.cli.output import print_json, template_each
     from berth.engine import volumes
 
@@ -125,7 +125,7 @@ def _inspect(rt, args: argparse.Namespace) -> int:
     return 0
 
 
-def _rm(rt, args: argparse.Namespace) -> int:
+def _rm(rt, args: flagparse.Namespace) -> int:
     """Podman's exit codes: 1 when a named volume does not exist, 2 when one is in use, else 125."""
     from berth.engine import volumes
 
@@ -158,7 +158,7 @@ def _rm(rt, args: argparse.Namespace) -> int:
     return 0
 
 
-def _prune(rt, args: argparse.Namespace) -> int:
+def _prune(rt, args: flagparse.Namespace) -> int:
     from berth.engine import volumes
 
     if not args.force:
@@ -178,13 +178,13 @@ def _prune(rt, args: argparse.Namespace) -> int:
     return 0
 
 
-def _exists(rt, args: argparse.Namespace) -> int:
+def _exists(rt, args: flagparse.Namespace) -> int:
     from berth.engine import volumes
 
     return 0 if volumes.exists(rt, args.name) else 1
 
 
-def _export(rt, args: argparse.Namespace) -> int:
+def _export(rt, args: flagparse.Namespace) -> int:
     from berth.engine import volumes
 
     if args.output:
@@ -198,7 +198,7 @@ def _export(rt, args: argparse.Namespace) -> int:
     return 0
 
 
-def _import(rt, args: argparse.Namespace) -> int:
+def _import(rt, args: flagparse.Namespace) -> int:
     from berth.engine import volumes
 
     if args.source == "-":

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
+from berth.cli import flagparse
 
 
-def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
+def add_arguments(p: flagparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("--condition", action="append", default=[], help="Condition to wait on")
     p.add_argument("-i", "--interval", default="250ms", help="Time interval to wait before polling for completion")
     p.add_argument("--ignore", action="store_true", help="Ignore if a container does not exist")
@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser, cmd: str) -> None:
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: flagparse.Namespace) -> int:
     from berth.cli.main import engine
     from berth.engine import lifecycle
     from berth.errors import InvalidArgument, NoSuchContainer
