@@ -15,16 +15,24 @@ import sys
 
 TEMPLATE = """#!{python} -S
 # berth's launcher, written by `python -m berth.launcher` (see berth/launcher.py): no `site`,
-# only the directories berth imports from.
+# only the directories berth imports from, and the cyclic GC told to wait (see there).
+import gc
+gc.set_threshold({gc_threshold})
 import sys
 sys.path[0:1] = {paths!r}
 from berth.cli.main import entry
 entry()
 """
 
+# Python collects young objects every 700 net allocations: a `berth run` makes ~8,500 (imports
+# are classes and functions) and paid 14 collections, ~2.5 ms, to free almost nothing: a CLI that
+# lives 50 ms frees its memory by exiting.  Commands that live long (logs -f, pull) still collect,
+# once per 100,000 net allocations.
+GC_THRESHOLD = (100_000, 10, 10)
+
 
 def script_text(python: str, paths: list[str]) -> str:
-    return TEMPLATE.format(python=python, paths=paths)
+    return TEMPLATE.format(python=python, paths=paths, gc_threshold=", ".join(map(str, GC_THRESHOLD)))
 
 
 def import_paths() -> list[str]:
