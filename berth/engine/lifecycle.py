@@ -252,8 +252,6 @@ def _warm_up() -> None:
     """For a CLI that waits for its container (an attached run): import what streaming its output,
     its exit and its removal will need while conmon and runc create it.  Not for a detached start:
     there it would only take CPU from runc and netavark on a small machine."""
-    import shutil  # noqa: F401
-
     from berth.engine import attach  # noqa: F401
     from berth.util import reaper  # noqa: F401
 
@@ -519,8 +517,6 @@ def remove(rt: Runtime, c: Container, force: bool = False, volumes: bool = False
 
 
 def _remove_locked(rt: Runtime, c: Container, volumes: bool = False) -> None:
-    import shutil
-
     c.status = Status.REMOVING
     rt.save(c)
     if rt.oci.has(c.id):
@@ -534,6 +530,8 @@ def _remove_locked(rt: Runtime, c: Container, volumes: bool = False) -> None:
 
     for tree in (os.path.dirname(rt.bundle(c.id)), rt.rundir(c.id), os.path.join(rt.runroot, "persist", c.id)):
         if not reaper.tree(tree):
+            import shutil  # only here: shutil imports re, bz2 and lzma (~4 ms)
+
             shutil.rmtree(tree, ignore_errors=True)
     try:
         os.unlink(rt.exit_file(c.id))

@@ -507,3 +507,24 @@ def test_run_rm_leaves_no_files_of_the_container(bb):
 
     until(lambda: not leftovers(), timeout=10)
     assert bb.out("ps", "-a", "-q") == ""
+
+
+def test_a_run_imports_only_what_it_uses(bb):
+    # every module a command imports is paid on every start; these are heavy and a plain
+    # `run --rm` needs none of them (the flag parser, JSON, SQLite and cleanup avoid them)
+    import sys
+
+    from berth.launcher import write
+
+    launcher = bb.base / "berth-launcher"
+    write(str(launcher))  # what users run: the launcher script, as scripts/install.sh writes it
+    bb("run", "--rm", "--network", "none", IMG, "true")  # the store's first start probes the runtime
+    r = subprocess.run([sys.executable, "-S", "-X", "importtime", str(launcher), "--root", bb.root, "--runroot",
+                        bb.runroot, "run", "--rm", "--network", "none", "-e", "A=1", IMG, "sh", "-c", "echo $A"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == "1\n", r.stderr
+    imported = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert "berth.engine.lifecycle" in imported
+    heavy = {"argparse", "re", "enum", "json", "functools", "collections", "shutil", "typing", "dataclasses",
+             "subprocess", "threading", "ctypes", "signal", "socket", "datetime"}
+    assert not heavy & imported, sorted(heavy & imported)
