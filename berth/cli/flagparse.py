@@ -11,7 +11,8 @@ pflag's rules, which Podman users rely on:
   command line;
 - a flag that takes a value takes the next word whatever it looks like (`--stop-timeout -1`);
   `--flag=value`, `-fvalue` and `-f=value` work too; booleans cluster (`-dit`);
-- a flag with an optional value (`--tls-verify`) takes one only as `--flag=value`;
+- a flag with an optional value (`--tls-verify`) takes one only as `--flag=value`, and so does a
+  boolean (`--rm=false`);
 - errors are one line in pflag's and cobra's words, and exit 125.
 """
 
@@ -70,6 +71,20 @@ class Action:
     def flag_name(self) -> str:
         """How pflag names the flag in errors: "-t, --time" or "--name"."""
         return ", ".join(self.option_strings)
+
+
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def _parse_bool(value: str, act: Action) -> bool:
+    """Go's strconv.ParseBool, which pflag uses for --flag=value."""
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise FlagError(f'invalid argument "{value}" for "{act.flag_name}" flag: '
+                    f'strconv.ParseBool: parsing "{value}": invalid syntax')
 
 
 class ArgumentParser:
@@ -150,10 +165,10 @@ class ArgumentParser:
                 if act is None:
                     raise FlagError(f"unknown flag: {name}")
                 if act.nargs == 0:
-                    if eq:
-                        raise FlagError(f'invalid argument "{value}" for "{act.flag_name}" flag: '
-                                        f'strconv.ParseBool: parsing "{value}": invalid syntax')
-                    self._take(act, None, ns, seen_append)
+                    if eq and act.kind == "store_true":  # --rm=false, as Quadlet and scripts write
+                        setattr(ns, act.dest, _parse_bool(value, act))
+                    else:
+                        self._take(act, None, ns, seen_append)
                 elif eq or act.nargs == "?":
                     self._take(act, value if eq else None, ns, seen_append)
                 else:

@@ -195,29 +195,8 @@ def parse_command_line(argv: list[str]) -> Namespace:
     return leaf.parse_args(rest, ns)
 
 
-# boolean flags Podman also accepts as --flag=true|false (Quadlet writes --init=false, for one)
-BOOL_FLAGS = {"--init", "--read-only", "--privileged", "--rm", "--replace", "--no-hosts", "--publish-all",
-              "--interactive", "--tty", "--detach", "--no-healthcheck", "--all", "--force", "--ignore", "--quiet",
-              "--no-trunc", "--latest", "--leave-running", "--keep", "--tcp-established", "--noheading",
-              "--no-stdin"}
-
-
-def _explicit_bools(argv: list[str]) -> list[str]:
-    out = []
-    for i, a in enumerate(argv):
-        if a == "--":
-            return out + argv[i:]
-        name, eq, val = a.partition("=")
-        if eq and name in BOOL_FLAGS and val.lower() in ("true", "false", "1", "0"):
-            if val.lower() in ("true", "1"):
-                out.append(name)
-            continue
-        out.append(a)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = _explicit_bools(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parse_command_line(argv)
         handler = getattr(args, "_handler", None)

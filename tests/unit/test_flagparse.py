@@ -161,3 +161,11 @@ def test_the_cli_imports_neither_argparse_nor_re_to_run_a_container():
     out = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0] = {sys.path!r}; {code}"],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_booleans_take_go_bool_values_after_equals():
+    a = parse("--rm=false", "--init=true", "--privileged=1", "--read-only=F", "img")
+    assert (a.rm, a.init, a.privileged, a.read_only) == (False, True, True, False)
+    # what follows the image is the container's, word for word, even if it looks like a berth flag
+    assert parse("--rm", "img", "prog", "--init=false", "--rm=true").command == ["prog", "--init=false", "--rm=true"]
+    assert parse_command_line(["run", "--rm=true", "img", "x", "--rm=false"]).command == ["x", "--rm=false"]
