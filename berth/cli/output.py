@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import; every listing command imports this module
@@ -12,6 +11,8 @@ if TYPE_CHECKING:
 
 def dumps(obj: Any) -> str:
     """JSON as Podman prints it for --format json and inspect: 4-space indent."""
+    import json  # here: json imports re, which a plain listing never needs
+
     return json.dumps(obj, indent=4, ensure_ascii=False)
 
 

@@ -11,7 +11,7 @@ from berth.engine.options import CreateOptions
 from berth.engine.runtime import Runtime
 from berth.errors import AlreadyExists, BerthError, InvalidArgument, NoSuchImage
 from berth.oci.spec import normalize_cap, parse_signal, parse_ulimit
-from berth.util.ids import new_id, random_name
+from berth.util.ids import new_id, random_name, valid_name
 
 RESTART_POLICIES = ("", "no", "always", "on-failure", "unless-stopped")
 
@@ -146,7 +146,7 @@ def create_container(rt: Runtime, opts: CreateOptions) -> Container:
     cid = new_id()
     name = opts.name or ""
     if name:
-        if not _valid_name(name):
+        if not valid_name(name):
             raise InvalidArgument(f"container name \"{name}\" does not match the required pattern "
                                   "[a-zA-Z0-9][a-zA-Z0-9_.-]*: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: "
                                   "invalid argument")
@@ -252,12 +252,3 @@ def create_container(rt: Runtime, opts: CreateOptions) -> Container:
             discard(rt, made)
         raise
     return Container(cid, name, image.id, now, config, new_state())
-
-
-_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_NAME_REST = _NAME_FIRST | frozenset("_.-")
-
-
-def _valid_name(name: str) -> bool:
-    """Podman's [a-zA-Z0-9][a-zA-Z0-9_.-]*, without importing re for it."""
-    return name[:1] in _NAME_FIRST and all(ch in _NAME_REST for ch in name)

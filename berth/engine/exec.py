@@ -6,7 +6,6 @@ signal forwarding and the exit status itself, and there is no extra conmon to st
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,13 +16,14 @@ from berth.engine.options import ExecOptions
 from berth.engine.runtime import Runtime
 from berth.errors import FailedPrecondition
 from berth.oci.runtime import _last_error, classify_start_error, runtime_env
+from berth.util import jsonc
 
 
 def build_process(rt: Runtime, c: Container, opts: ExecOptions) -> dict:
     from berth.oci.spec import resolve_user
 
     with open(os.path.join(rt.bundle(c.id), "config.json")) as f:
-        spec = json.load(f)
+        spec = jsonc.load(f)
     proc = spec["process"]
     proc["args"] = list(opts.command)
     proc["terminal"] = bool(opts.tty)
@@ -56,7 +56,7 @@ def exec_capture(rt: Runtime, c: Container, argv: list[str], timeout: float) -> 
         return e.exit_code, e.message
     pfile = os.path.join(rt.rundir(c.id), f"exec-{os.urandom(6).hex()}.json")
     with open(pfile, "w") as f:
-        f.write(json.dumps(proc))
+        f.write(jsonc.dumps(proc))
     try:
         r = subprocess.run(rt.oci.exec_argv(c.id, pfile, tty=False, detach=False), stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
@@ -82,7 +82,7 @@ def exec_in(rt: Runtime, c: Container, opts: ExecOptions) -> int:
     pfile = os.path.join(rd, f"exec-{token}.json")
     logfile = os.path.join(rd, f"exec-{token}.log")
     with open(pfile, "w") as f:
-        f.write(json.dumps(proc))
+        f.write(jsonc.dumps(proc))
     argv = rt.oci.exec_argv(c.id, pfile, tty=opts.tty, detach=opts.detach)
     argv[1:1] = ["--log-format", "json", "--log", logfile]
     try:
@@ -214,7 +214,7 @@ def _exec_error(logfile: str) -> str:
         return ""
     for line in reversed(text.splitlines()):
         try:
-            d = json.loads(line)
+            d = jsonc.loads(line)
         except ValueError:
             continue
         if d.get("level") in ("error", "fatal"):

@@ -8,7 +8,6 @@ container's process exists.  It dies with the container, and cleanup kills it to
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -16,6 +15,7 @@ import time
 from berth.engine.container import Container
 from berth.engine.runtime import Runtime
 from berth.errors import FailedPrecondition, InvalidArgument
+from berth.util import jsonc
 
 MAX_LOG = 5
 ON_FAILURE = ("none", "kill", "restart", "stop")
@@ -28,7 +28,7 @@ def parse_health_cmd(value: str) -> list[str]:
         return []
     if v.startswith("["):
         try:
-            arr = json.loads(v)
+            arr = jsonc.loads(v)
         except ValueError:
             raise InvalidArgument(f"invalid health command {value!r}") from None
         if arr and arr[0] in ("CMD", "CMD-SHELL", "NONE"):

@@ -409,19 +409,33 @@ def _record_exit(rt: Runtime, c: Container) -> None:
 def stop(rt: Runtime, c: Container, timeout: int | None = None) -> Container:
     with rt.lock(c.id):
         c = rt.reload(c)
-        if not c.status.can_stop():
-            if c.status in (Status.CREATED, Status.STOPPED, Status.EXITED):
-                return c
-            raise FailedPrecondition(f"can only stop running containers: {c.id} is in state {c.status.value}")
-        c.state["stopped_by_user"] = True
-        rt.save(c)
+        if not _mark_stopping(rt, c):
+            return c
+    _signal_and_wait(rt, c, timeout)
+    with rt.lock(c.id):
+        return _after_stop_locked(rt, c)
+
+
+def _mark_stopping(rt: Runtime, c: Container) -> bool:
+    """Under the container's lock: False if there is nothing to stop."""
+    if not c.status.can_stop():
+        if c.status in (Status.CREATED, Status.STOPPED, Status.EXITED):
+            return False
+        raise FailedPrecondition(f"can only stop running containers: {c.id} is in state {c.status.value}")
+    c.state["stopped_by_user"] = True
+    rt.save(c)
+    return True
+
+
+def _signal_and_wait(rt: Runtime, c: Container, timeout: int | None) -> None:
+    """The stop signal, then SIGKILL after the timeout; returns once conmon has seen the exit."""
     t = c.config.get("stop_timeout", 10) if timeout is None else timeout
     sig = int(c.config.get("stop_signal") or signal.SIGTERM)
     if c.status is Status.PAUSED:
         rt.oci.resume(c.id)
     if t > 0 and rt.oci.kill(c.id, sig):
         if _wait_exit(rt, c, t):
-            return _after_stop(rt, c)
+            return
         import signal as signals
         import sys
 
@@ -430,15 +444,13 @@ def stop(rt: Runtime, c: Container, timeout: int | None = None) -> Container:
                          f'{c.name} in {t} seconds, resorting to SIGKILL"\n')
     rt.oci.kill(c.id, signal.SIGKILL, all_procs=False)
     _wait_exit(rt, c, None)
-    return _after_stop(rt, c)
 
 
-def _after_stop(rt: Runtime, c: Container) -> Container:
-    with rt.lock(c.id):
-        c = rt.reload(c)
-        if c.status is Status.STOPPED:
-            _record_exit(rt, c)
-            cleanup_storage(rt, c)
+def _after_stop_locked(rt: Runtime, c: Container) -> Container:
+    c = rt.reload(c)
+    if c.status is Status.STOPPED:
+        _record_exit(rt, c)
+        cleanup_storage(rt, c)
     return c
 
 
@@ -550,10 +562,21 @@ def _remove_locked(rt: Runtime, c: Container, volumes: bool = False) -> None:
 
 
 def restart(rt: Runtime, c: Container, timeout: int | None = None) -> Container:
-    c = rt.reload(c)
-    if c.status.is_alive():
-        c = stop(rt, c, timeout)
-    return start(rt, c)
+    """Stop and start under one hold of the container's lock, as Podman does: the exit command
+    conmon runs when the old process ends waits for the lock and then finds the container running
+    again, so it neither removes a --rm container nor cleans up after the new process."""
+    with rt.lock(c.id):
+        c = rt.reload(c)
+        if c.status.is_alive():
+            if _mark_stopping(rt, c):
+                _signal_and_wait(rt, c, timeout)
+                c = _after_stop_locked(rt, c)
+        if c.status.is_alive():
+            return c
+        if not c.status.can_start():
+            raise FailedPrecondition(f"container {c.id} in state {c.status.value} cannot be started")
+        _start_locked(rt, c)
+    return c
 
 
 def update_restart_policy(rt: Runtime, c: Container, policy: str) -> None:

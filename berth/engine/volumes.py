@@ -9,7 +9,6 @@ mount/unmount and copy-up.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -22,6 +21,7 @@ from typing import BinaryIO
 from berth.engine import mountparse
 from berth.engine.runtime import Runtime
 from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, StorageError
+from berth.util import jsonc
 from berth.util.record import record
 from berth.util.timefmt import rfc3339
 
@@ -73,7 +73,7 @@ def locked(rt: Runtime, name: str) -> Iterator[None]:
 
 def _row_to_volume(row: tuple) -> Volume:
     rowid, name, created, config, state = row
-    return Volume(name, created, json.loads(config), json.loads(state), rowid)
+    return Volume(name, created, jsonc.loads(config), jsonc.loads(state), rowid)
 
 
 _SELECT = "SELECT rowid, name, created, config, state FROM volumes"
@@ -96,7 +96,7 @@ def list_all(rt: Runtime) -> list[Volume]:
 
 def save_state(rt: Runtime, v: Volume) -> None:
     with rt.db.write():
-        rt.db.conn.execute("UPDATE volumes SET state=? WHERE name=?", (json.dumps(v.state), v.name))
+        rt.db.conn.execute("UPDATE volumes SET state=? WHERE name=?", (jsonc.dumps(v.state), v.name))
 
 
 def create(rt: Runtime, name: str = "", driver: str = "local", labels: dict[str, str] | None = None,
@@ -129,7 +129,7 @@ def create(rt: Runtime, name: str = "", driver: str = "local", labels: dict[str,
         if uid is not None or gid is not None:
             os.chown(data, uid or 0, gid or 0)
         rt.db.conn.execute("INSERT INTO volumes (name, created, config, state) VALUES (?,?,?,?)",
-                           (name, time.time(), json.dumps(config), json.dumps(state)))
+                           (name, time.time(), jsonc.dumps(config), jsonc.dumps(state)))
     return get(rt, name), True
 
 
@@ -137,7 +137,7 @@ def users(rt: Runtime, name: str) -> list[str]:
     """IDs of every container (in any state) whose config names the volume."""
     out = []
     for cid, cfg in rt.db.conn.execute("SELECT id, config FROM containers ORDER BY created"):
-        if name in (json.loads(cfg).get("volumes") or []):
+        if name in (jsonc.loads(cfg).get("volumes") or []):
             out.append(cid)
     return out
 
@@ -200,7 +200,7 @@ def _users_path(rt: Runtime, name: str) -> str:
 def _read_users(rt: Runtime, name: str) -> list[str]:
     try:
         with open(_users_path(rt, name)) as f:
-            return list(json.load(f))
+            return list(jsonc.load(f))
     except (OSError, ValueError):
         return []
 
@@ -209,7 +209,7 @@ def _write_users(rt: Runtime, name: str, cids: list[str]) -> None:
     path = _users_path(rt, name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".tmp", "w") as f:
-        json.dump(cids, f)
+        jsonc.dump(cids, f)
     os.replace(path + ".tmp", path)
 
 
@@ -376,7 +376,7 @@ def matches(rt: Runtime, v: Volume, groups: dict[str, list[str]], in_use: set[st
 def names_in_use(rt: Runtime) -> set[str]:
     out: set[str] = set()
     for (cfg,) in rt.db.conn.execute("SELECT config FROM containers"):
-        out.update(json.loads(cfg).get("volumes") or [])
+        out.update(jsonc.loads(cfg).get("volumes") or [])
     return out
 
 

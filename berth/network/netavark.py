@@ -8,11 +8,11 @@ static_ips, exactly as Podman does.
 
 from __future__ import annotations
 
-import json
 import os
 
 from berth.engine.locks import locked
 from berth.errors import BerthError
+from berth.util import jsonc
 from berth.util.spawn import Piped
 
 TYPE_CHECKING = False  # collections.abc imports collections (~2 ms); annotations only
@@ -80,7 +80,7 @@ class Pending:
             msg = out.strip() or err.strip() or f"exited with status {self.proc.returncode}" + (
                 f" (could not run {self.proc.argv[0]})" if self.proc.returncode == 127 else "")
             try:
-                msg = json.loads(msg.splitlines()[-1]).get("error", msg)
+                msg = jsonc.loads(msg.splitlines()[-1]).get("error", msg)
             except (ValueError, IndexError, AttributeError):
                 pass
             raise NetworkError(f"netavark: {msg}")
@@ -89,7 +89,7 @@ class Pending:
 
 def parse_status(out: str) -> dict:
     try:
-        return json.loads(out) if out.strip() else {}
+        return jsonc.loads(out) if out.strip() else {}
     except ValueError as e:
         raise NetworkError(f"netavark: unexpected output: {out[:200]}") from e
 
@@ -118,7 +118,7 @@ class Netavark:
         lock = locked(_host_lock(self.rootless))
         lock.acquire()  # held past this call: released by Pending.result()
         try:
-            proc = Piped(argv, json.dumps(payload).encode(), env=_env())
+            proc = Piped(argv, jsonc.dumps(payload).encode(), env=_env())
         except BaseException:
             lock.release()
             raise

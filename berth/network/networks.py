@@ -9,13 +9,13 @@ two test stores) then rarely pick the same address, where Podman's sequential ch
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
 
 from berth.engine.db import Database
 from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from berth.util import jsonc
+from berth.util.ids import valid_name
 from berth.util.timefmt import rfc3339
 
 TYPE_CHECKING = False  # ipaddress costs ~1.5 ms: imported where a network is made or an address asked for
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 DEFAULT_NAME = "podman"
 DEFAULT_ID = "2f259bab93aaaaa2542ba43ef33eb990d0999ee1b9924b557b7be53c0b7a1bb9"
-NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 
 class NoSuchNetwork(NotFound):
@@ -58,7 +57,7 @@ class NetworkStore:
             if n.endswith(".json"):
                 try:
                     with open(os.path.join(self.dir, n)) as f:
-                        nets.append(json.load(f))
+                        nets.append(jsonc.load(f))
                 except (OSError, ValueError):
                     continue
         return nets
@@ -89,7 +88,7 @@ class NetworkStore:
             raise InvalidArgument(f"unsupported driver {driver}: unsupported network driver")
         if not name:
             name = self._free_name()
-        if not NAME_RE.fullmatch(name):
+        if not valid_name(name):
             raise InvalidArgument(f"network name {name} invalid: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: "
                                   "invalid argument")
         if self.exists(name):
@@ -130,6 +129,8 @@ class NetworkStore:
         path = os.path.join(self.dir, f"{name}.json")
         tmp = f"{path}.{os.getpid()}"
         with open(tmp, "w") as f:
+            import json  # only to write a definition, indented as Podman does
+
             json.dump(doc, f, indent=5)
         os.replace(tmp, path)
         return doc

@@ -12,7 +12,6 @@ container.  A port another process holds fails with slirp's message and nothing 
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import shutil
@@ -22,6 +21,7 @@ import subprocess
 import time
 
 from berth.errors import BerthError, InvalidArgument
+from berth.util import jsonc
 
 GUEST_IP = "10.0.2.100"
 DNS_IP = "10.0.2.3"
@@ -80,13 +80,13 @@ def _add_hostfwd(api_socket: str, proto: str, host_ip: str, host_port: int, gues
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(READY_TIMEOUT)
         s.connect(api_socket)
-        s.sendall(json.dumps(req).encode())
+        s.sendall(jsonc.dumps(req).encode())
         s.shutdown(socket.SHUT_WR)  # the API answers once the request is complete
         data = b""
         while chunk := s.recv(4096):
             data += chunk
     try:
-        reply = json.loads(data or b"{}")
+        reply = jsonc.loads(data or b"{}")
     except ValueError:
         reply = {"error": {"desc": data.decode(errors="replace")}}
     if "error" in reply or "return" not in reply:

@@ -51,3 +51,13 @@ def random_name() -> str:
 def _pick(words: tuple[str, ...] | list[str]) -> str:
     # os.urandom rather than the random module: importing `random` costs ~1 ms of every `run`
     return words[int.from_bytes(os.urandom(4), "little") % len(words)]
+
+
+_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NAME_REST = _NAME_FIRST | frozenset("_.-")
+
+
+def valid_name(name: str) -> bool:
+    """Podman's name rule for containers and networks, [a-zA-Z0-9][a-zA-Z0-9_.-]*, without `re`
+    (~3 ms to import with enum, on every start that names something)."""
+    return name[:1] in _NAME_FIRST and all(ch in _NAME_REST for ch in name)

@@ -130,6 +130,20 @@ def test_rm_containers_get_a_volatile_rootfs_and_can_still_be_restarted(bb):
     bb("rm", "-f", "-t", "0", "rr")
     assert not mounts_under(bb.root)
 
+def test_restart_of_an_rm_container_is_not_undone_by_its_exit_command(bb):
+    # conmon's exit command for the stopped process (cleanup, which removes a --rm container) runs
+    # while restart starts the new one: restart holds the container's lock throughout, so the exit
+    # command finds the container running again and leaves it alone
+    cid = bb.out(*RUN, "-d", "--rm", "--name", "again", IMG, "sleep", "100")
+    for _ in range(6):
+        assert bb.out("restart", "-t", "0", "again") == "again"
+        assert bb.out("ps", "--format", "{{.ID}} {{.State}}", "--no-trunc") == f"{cid} running"
+    time.sleep(1)  # every exit command has long finished by now
+    assert bb.out("ps", "-a", "--format", "{{.Names}} {{.State}}") == "again running"
+    bb("rm", "-f", "-t", "0", "again")
+    assert not mounts_under(bb.root)
+
+
 def test_run_interactive_passes_stdin(bb):
     assert bb(*RUN, "-i", "--rm", IMG, "cat", input="hi\n").stdout == "hi\n"
     many = "".join(f"line {i}\n" for i in range(2000))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 from berth.cli import flagparse
@@ -53,6 +52,8 @@ def apply_filters(rt, ctrs: list, filters: list[str]) -> list:
             if k == "id":
                 ok = any(c.id.startswith(v) for v in vals)
             elif k == "name":
+                import re  # only for this filter: re and enum cost ~3 ms to import
+
                 ok = any(re.search(v, c.name) for v in vals)
             elif k == "label":
                 labels = c.config.get("labels") or {}
