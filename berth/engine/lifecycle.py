@@ -596,11 +596,10 @@ def update_restart_policy(rt: Runtime, c: Container, policy: str) -> None:
 
 
 def rename(rt: Runtime, c: Container, new: str) -> None:
-    import re
-
     from berth.errors import AlreadyExists, InvalidArgument
+    from berth.util.ids import valid_name
 
-    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", new):
+    if not valid_name(new):
         raise InvalidArgument('names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument')
     with rt.lock(c.id):
         c = rt.reload(c)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import csv
 import os
 import posixpath
-import re
 
 from berth.errors import InvalidArgument
+from berth.util.ids import valid_name
 from berth.util.record import field, record
 
-NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 NAME_ERROR = "running volume create option: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument"
 VOLUME_FORMAT = "incorrect volume format, should be [host-dir:]ctr-dir[:option]"
 MOUNT_FORMAT = ("incorrect mount format: should be --mount type=<bind|glob|tmpfs|volume>,"
@@ -43,7 +42,7 @@ class MountSpec:
 
 
 def valid_volume_name(name: str) -> bool:
-    return bool(NAME_RE.fullmatch(name))
+    return valid_name(name)
 
 
 def validate_ctr_dir(dest: str) -> None:

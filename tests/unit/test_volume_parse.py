@@ -201,3 +201,16 @@ def test_local_driver_options():
 ])
 def test_local_driver_option_errors(opts, message):
     assert err(local_driver_options, opts) == message
+
+
+@pytest.mark.parametrize("name,ok", [("a", True), ("web-1.data_x", True), ("9", True), ("", False), ("-a", False),
+                                     ("_a", False), (".a", False), ("a/b", False), ("a b", False), ("é", False),
+                                     ("a:b", False)])
+def test_names_follow_podmans_pattern(name, ok):
+    import re
+
+    from berth.engine.mountparse import valid_volume_name
+    from berth.util.ids import valid_name
+
+    assert valid_name(name) is ok is valid_volume_name(name)
+    assert ok is bool(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name))
