@@ -33,6 +33,10 @@ class FlagError(Exception):
     pass
 
 
+class ArgCountError(FlagError):
+    """Too few or too many arguments: cobra says so without pointing to --help."""
+
+
 class Namespace:
     def __init__(self, **kwargs: object) -> None:
         self.__dict__.update(kwargs)
@@ -134,7 +138,7 @@ class ArgumentParser:
         try:
             return self._parse(list(sys.argv[1:] if args is None else args), namespace or Namespace())
         except FlagError as e:
-            self.error(str(e))
+            self.error(str(e), hint=not isinstance(e, ArgCountError))
             raise  # error() exits; for subclasses that return
 
     def _parse(self, args: list[str], ns: Namespace) -> Namespace:
@@ -244,14 +248,14 @@ class ArgumentParser:
         got = len(words)
         if got < least or (most is not None and got > most):
             if most == 0:
-                raise FlagError(f"`{self.prog}` takes no arguments")
+                raise ArgCountError(f"`{self.prog}` takes no arguments")
             if most == least:
-                raise FlagError(f"accepts {least} arg(s), received {got}")
+                raise ArgCountError(f"accepts {least} arg(s), received {got}")
             if got < least:
-                raise FlagError(f"requires at least {least} arg(s), only received {got}")
+                raise ArgCountError(f"requires at least {least} arg(s), only received {got}")
             if least == 0:
-                raise FlagError(f"accepts at most {most} arg(s), received {got}")
-            raise FlagError(f"accepts between {least} and {most} arg(s), received {got}")
+                raise ArgCountError(f"accepts at most {most} arg(s), received {got}")
+            raise ArgCountError(f"accepts between {least} and {most} arg(s), received {got}")
         spare = got - least
         k = 0
         for idx, p in enumerate(pos):
@@ -278,9 +282,9 @@ class ArgumentParser:
                 spare = 0
             setattr(ns, p.dest, v)
 
-    def error(self, message: str) -> None:
+    def error(self, message: str, hint: bool = True) -> None:
         sys.stdout.flush()
-        sys.stderr.write(f"Error: {message}\nSee '{self.prog} --help'\n")
+        sys.stderr.write(f"Error: {message}\n" + (f"See '{self.prog} --help'\n" if hint else ""))
         raise SystemExit(125)
 
     # ---- help --------------------------------------------------------------------------------
