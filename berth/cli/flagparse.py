@@ -41,12 +41,6 @@ class Namespace:
     def __init__(self, **kwargs: object) -> None:
         self.__dict__.update(kwargs)
 
-    def __contains__(self, key: str) -> bool:
-        return key in self.__dict__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Namespace) and vars(self) == vars(other)
-
     def __repr__(self) -> str:
         return "Namespace(" + ", ".join(f"{k}={v!r}" for k, v in sorted(self.__dict__.items())) + ")"
 
@@ -93,7 +87,7 @@ def _parse_bool(value: str, act: Action) -> bool:
 
 class ArgumentParser:
     def __init__(self, prog: str | None = None, usage: str | None = None, description: str | None = None,
-                 add_help: bool = True, **_ignored: object) -> None:
+                 add_help: bool = True) -> None:
         self.prog = prog or os.path.basename(sys.argv[0] or "berth")
         self.usage = usage
         self.description = description
@@ -108,7 +102,7 @@ class ArgumentParser:
 
     def add_argument(self, *names: str, action: str = "store", nargs: object = None, const: object = None,
                      default: object = None, type: object = None, choices: object = None, help: str | None = None,
-                     metavar: str | None = None, dest: str | None = None, required: bool = False) -> Action:
+                     metavar: str | None = None, dest: str | None = None) -> Action:
         if not names[0].startswith("-"):
             act = Action([], dest or names[0], "positional", nargs, None, default, type, choices, help, metavar)
             self._positionals.append(act)
@@ -148,7 +142,6 @@ class ArgumentParser:
                 setattr(ns, act.dest, list(d) if isinstance(d, list) else d)
         for k, v in self._defaults.items():
             setattr(ns, k, v)
-        seen_append: set[str] = set()
         words: list[str] = []
         # the positionals that come before a command line (`run IMAGE`, `exec CTR`): once they are
         # filled, the next word starts the command line
@@ -172,13 +165,13 @@ class ArgumentParser:
                     if eq and act.kind == "store_true":  # --rm=false, as Quadlet and scripts write
                         setattr(ns, act.dest, _parse_bool(value, act))
                     else:
-                        self._take(act, None, ns, seen_append)
+                        self._take(act, None, ns)
                 elif eq or act.nargs == "?":
-                    self._take(act, value if eq else None, ns, seen_append)
+                    self._take(act, value if eq else None, ns)
                 else:
                     if i >= n:
                         raise FlagError(f"flag needs an argument: {name}")
-                    self._take(act, args[i], ns, seen_append)
+                    self._take(act, args[i], ns)
                     i += 1
             elif a.startswith("-") and len(a) > 1:
                 j = 1
@@ -189,7 +182,7 @@ class ArgumentParser:
                         raise FlagError(f"unknown shorthand flag: '{ch}' in {a}")
                     j += 1
                     if act.nargs == 0:
-                        self._take(act, None, ns, seen_append)
+                        self._take(act, None, ns)
                         continue
                     rest = a[j:]
                     if rest.startswith("="):
@@ -199,14 +192,14 @@ class ArgumentParser:
                             raise FlagError(f"flag needs an argument: '{ch}' in {a}")
                         rest = args[i]
                         i += 1
-                    self._take(act, rest if rest or a[j:] else None, ns, seen_append)
+                    self._take(act, rest if rest or a[j:] else None, ns)
                     break
             else:
                 words.append(a)
         self._assign(words, ns)
         return ns
 
-    def _take(self, act: Action, value: str | None, ns: Namespace, seen_append: set[str]) -> None:
+    def _take(self, act: Action, value: str | None, ns: Namespace) -> None:
         if act.kind == "help":
             sys.stdout.write(self.format_help())
             sys.stdout.flush()
@@ -216,11 +209,12 @@ class ArgumentParser:
             return
         v = act.const if value is None else self._convert(act, value)
         if act.kind == "append":
-            if act.dest not in seen_append or not isinstance(getattr(ns, act.dest, None), list):
-                seen_append.add(act.dest)
-                cur = getattr(ns, act.dest, None)
-                setattr(ns, act.dest, list(cur) if isinstance(cur, list) else [])
-            getattr(ns, act.dest).append(v)
+            # defaults were copied into this namespace; a suppressed one (a global flag) may be None
+            cur = getattr(ns, act.dest, None)
+            if not isinstance(cur, list):
+                cur = []
+                setattr(ns, act.dest, cur)
+            cur.append(v)
         else:
             setattr(ns, act.dest, v)
 
@@ -322,6 +316,3 @@ class ArgumentParser:
             out += [f"  {name:<{width}}{text}".rstrip() for name, text in rows]
             out.append("")
         return "\n".join(out) + "\n"
-
-    def print_help(self) -> None:
-        sys.stdout.write(self.format_help())

@@ -261,12 +261,17 @@ def start(rt: Runtime, ref: Container | str, before_start: Callable[[Container],
     c = ref if isinstance(ref, Container) else rt.lookup(ref)
     with rt.lock(c.id):
         c = rt.reload(c)
-        if c.status.is_alive():
-            return c
-        if not c.status.can_start():
-            raise FailedPrecondition(f"container {c.id} in state {c.status.value} cannot be started")
-        _start_locked(rt, c, before_start)
+        _start_unless_alive_locked(rt, c, before_start)
     return c
+
+
+def _start_unless_alive_locked(rt: Runtime, c: Container,
+                               before_start: Callable[[Container], None] | None = None) -> None:
+    if c.status.is_alive():
+        return
+    if not c.status.can_start():
+        raise FailedPrecondition(f"container {c.id} in state {c.status.value} cannot be started")
+    _start_locked(rt, c, before_start)
 
 
 def _start_locked(rt: Runtime, c: Container, before_start: Callable[[Container], None] | None = None) -> None:
@@ -571,11 +576,7 @@ def restart(rt: Runtime, c: Container, timeout: int | None = None) -> Container:
             if _mark_stopping(rt, c):
                 _signal_and_wait(rt, c, timeout)
                 c = _after_stop_locked(rt, c)
-        if c.status.is_alive():
-            return c
-        if not c.status.can_start():
-            raise FailedPrecondition(f"container {c.id} in state {c.status.value} cannot be started")
-        _start_locked(rt, c)
+        _start_unless_alive_locked(rt, c)
     return c
 
 
